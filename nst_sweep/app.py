@@ -1,0 +1,172 @@
+"""The ``nst-sweep`` command: a Hydra app over ``conf/`` that runs and tracks one transfer per job.
+
+Errors a user can cause end with one line on stderr and exit code 2; in a multirun the failing
+job's MLflow run is marked FAILED with the reason and the other jobs go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from nst_sweep.errors import UserError
+from nst_sweep.images import load_pair, save_image
+from nst_sweep.quiet import import_tensorflow_quietly
+from nst_sweep.settings import TransferSettings
+from nst_sweep.tracking import MlflowTracker, NullTracker, flatten, quiet_mlflow_logging
+
+log = logging.getLogger("nst_sweep")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def make_tracker(cfg: DictConfig) -> NullTracker:
+    """The MLflow run for this job (or a no-op tracker for ``tracking=none``)."""
+    tracking = cfg.get("tracking") or {}
+    if not tracking.get("enabled", True):
+        return NullTracker()
+    quiet_mlflow_logging()
+    uri = str(tracking.get("uri"))
+    try:
+        return MlflowTracker(
+            uri=uri,
+            experiment=str(tracking.get("experiment", "nst-sweep")),
+            run_name=tracking.get("run_name"),
+            flush_every=int(tracking.get("flush_every", 25)),
+        )
+    except Exception as exc:
+        raise UserError(
+            f"tracking.uri={uri}: cannot open the MLflow store ({_first_line(exc)}); pass "
+            "sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:200]
+
+
+def _is_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:  # not under Hydra (called from Python)
+        return False
+
+
+def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
+    """Validate, load, stylize, save and log; returns the final metrics."""
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    settings = TransferSettings.from_mapping(config)
+    content, style = load_pair(
+        str(config["content"]),
+        str(config["style"]),
+        settings.image.size,
+        settings.image.style_scale,
+    )
+    output = Path(str(config.get("output") or "result.png"))
+    import_tensorflow_quietly()  # only now: bad paths and values fail fast, before TF loads
+    import tensorflow as tf
+
+    from nst_sweep.features import build_extractor, device_name
+    from nst_sweep.optimize import stylize
+    from nst_sweep.progress import StepReporter
+
+    tracker.set_tags(
+        {
+            "device": device_name(),
+            "tensorflow.version": tf.__version__,
+            "model.weights": settings.model.weights,
+            "seed": str(settings.seed),
+        }
+    )
+    extractor = build_extractor(
+        settings.model.weights, settings.layers.all, settings.model.pooling, settings.seed
+    )
+    tracker.log_image("content", content)
+    tracker.log_image("style", style)
+    reporter = StepReporter(
+        tracker, total_steps=settings.optimizer.steps, show=bool(config.get("progress", True))
+    )
+    try:
+        result = stylize(content, style, settings, callback=reporter, extractor=extractor)
+    finally:
+        reporter.close()
+    save_image(result.image, output)
+    tracker.log_image("result", result.image, step=result.final.step)
+    log.info("wrote %s (loss %.4g after %d steps)", output, result.final.total, result.steps)
+    return {f"loss/{k}": v for k, v in result.final.losses().items()}
+
+
+def task(cfg: DictConfig) -> dict[str, float] | float:
+    """One Hydra job: a tracked transfer. Failures are logged to MLflow before anything else."""
+    multirun = _is_multirun()
+    tracker: NullTracker = NullTracker()
+    try:
+        tracker = make_tracker(cfg)
+        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=False)))  # type: ignore[arg-type]
+        metrics = run_transfer(cfg, tracker)
+    except UserError as exc:
+        tracker.finish("FAILED", str(exc))
+        if not multirun:
+            print(f"nst-sweep: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        log.error("job failed: %s", exc)
+        return math.nan
+    except Exception as exc:
+        tracker.finish("FAILED", f"{type(exc).__name__}: {_first_line(exc)}")
+        if not multirun:
+            raise
+        # In a sweep one broken job (out of memory, a bug) must not stop the others.
+        log.exception("job failed")
+        return math.nan
+    except BaseException as exc:  # Ctrl-C, pruning, SystemExit
+        tracker.finish("KILLED", f"{type(exc).__name__}: {_first_line(exc)}")
+        raise
+    tracker.finish("FINISHED")
+    return metrics
+
+
+hydra_task = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(task)
+
+
+def describe_hydra_error(exc: BaseException) -> str:
+    """Hydra/OmegaConf errors are multi-line; fold them into one line with the fix."""
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+    if missing:
+        group, option = missing.groups()
+        options = [ln for ln in lines if re.fullmatch(r"[\w.-]+", ln) and ln not in (group, option)]
+        listed = f"; use one of: {', '.join(options)}" if options else ""
+        return f"{group}={option}: no such config option{listed}"
+    head = lines[0] if lines else type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip():
+        head = f"{head} ({str(cause).strip().splitlines()[0]})"
+    return head
+
+
+def main() -> None:
+    """Console entry point (``nst-sweep`` and ``python -m nst_sweep``)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    # Make Hydra raise instead of printing its own multi-line report and exiting 1.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_task()
+    except UserError as exc:  # e.g. raised by the sweeper while parsing its search space
+        print(f"nst-sweep: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (HydraException, OmegaConfBaseException) as exc:
+        print(f"nst-sweep: error: {describe_hydra_error(exc)}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,166 @@
+"""VGG19 feature extraction: weights loading, the paper's preprocessing, a network cut to size."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nst_sweep.errors import UserError
+from nst_sweep.settings import VGG19_CONV_LAYERS
+
+# ImageNet channel means in BGR order, as VGG was trained (and as the paper states).
+VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + IMAGENET_NOTOP_FILE
+)
+
+
+def preprocess(image: tf.Tensor) -> tf.Tensor:
+    """RGB in [0, 1] (..., H, W, 3) -> what VGG19 expects: BGR, 0-255, mean-subtracted."""
+    bgr = tf.reverse(tf.cast(image, tf.float32), axis=[-1]) * 255.0
+    return bgr - tf.constant(VGG_MEAN_BGR, dtype=tf.float32)
+
+
+def deprocess(network_image: np.ndarray | tf.Tensor) -> np.ndarray:
+    """Inverse of ``preprocess``: network input back to RGB float32 in [0, 1] (not clipped)."""
+    bgr = np.asarray(network_image, dtype=np.float32) + np.asarray(VGG_MEAN_BGR, np.float32)
+    return bgr[..., ::-1] / 255.0
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights (``$KERAS_HOME/models``, default ~/.keras/models)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def _imagenet_vgg19() -> keras.Model:
+    try:
+        return keras.applications.VGG19(weights="imagenet", include_top=False)
+    except Exception as exc:  # Keras raises a bare Exception for a failed download.
+        target = keras_cache_dir() / IMAGENET_NOTOP_FILE
+        raise UserError(
+            f"model.weights=imagenet: cannot get the VGG19 ImageNet weights ({type(exc).__name__}, "
+            f"offline?); download {IMAGENET_NOTOP_URL} to {target}, or pass model.weights=random "
+            "or model.weights=/path/to/vgg19.weights.h5"
+        ) from exc
+
+
+def _file_vgg19(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise UserError(
+            f"model.weights={path}: no such file; pass a VGG19 .h5/.weights.h5 file, "
+            "imagenet or random"
+        )
+    if not path.name.endswith(".h5"):
+        raise UserError(
+            f"model.weights={path}: not an .h5 file; pass a VGG19 weights file saved by Keras "
+            "(.weights.h5 or .h5)"
+        )
+    model = keras.applications.VGG19(weights=None, include_top=False)
+    try:
+        _load_strictly(model, path)
+        return model
+    except Exception as notop_error:
+        # A file saved from VGG19(include_top=True) holds the same conv weights plus the
+        # classifier; load it into the full network and keep the conv layers.
+        try:
+            full = keras.applications.VGG19(weights=None, include_top=True)
+            _load_strictly(full, path)
+        except Exception:
+            reason = str(notop_error).strip().splitlines()[0].split(". ")[0][:160]
+            raise UserError(
+                f"model.weights={path}: does not fit VGG19 ({reason}); pass weights saved "
+                "from keras.applications.VGG19, or imagenet or random"
+            ) from notop_error
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(full.get_layer(layer.name).get_weights())
+        return model
+
+
+def _load_strictly(model: keras.Model, path: Path) -> None:
+    """``load_weights`` that fails instead of warning when part of the file does not match.
+
+    Keras only warns ("Affected layers will retain their freshly-initialized weights") for some
+    mismatches; a half-random VGG19 would quietly ruin every result.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(str(path))
+    skipped = [w for w in caught if "freshly-initialized" in str(w.message)]
+    if skipped:
+        raise ValueError(f"{len(skipped)} parts of the network are not in the file")
+
+
+def load_vgg19(weights: str, seed: int = 0) -> keras.Model:
+    """The convolutional part of VGG19 with ``imagenet``, ``random`` (seeded) or file weights."""
+    if weights == "imagenet":
+        return _imagenet_vgg19()
+    if weights == "random":
+        # Same seed, same network: the initialisers draw from Keras' global seed.
+        keras.utils.set_random_seed(seed)
+        return keras.applications.VGG19(weights=None, include_top=False)
+    return _file_vgg19(Path(weights).expanduser())
+
+
+def truncated_network(vgg: keras.Model, layers: Sequence[str], pooling: str = "max") -> keras.Model:
+    """A model from a preprocessed image to the outputs of ``layers`` (in the given order).
+
+    The graph stops at the deepest requested layer, so deeper convolutions cost nothing.
+    ``pooling="avg"`` swaps max pooling for average pooling, as Gatys et al. suggest.
+    """
+    unknown = [name for name in layers if name not in VGG19_CONV_LAYERS]
+    if unknown:
+        raise UserError(f"unknown VGG19 layer(s) {unknown}; use block1_conv1 .. block5_conv4")
+    deepest = max(VGG19_CONV_LAYERS.index(name) for name in layers)
+    last_needed = VGG19_CONV_LAYERS[deepest]
+    inputs = keras.Input(shape=(None, None, 3), name="vgg_input")
+    x, outputs = inputs, {}
+    for layer in vgg.layers[1:]:
+        if isinstance(layer, keras.layers.MaxPooling2D) and pooling == "avg":
+            x = keras.layers.AveragePooling2D(2, 2, name=layer.name)(x)
+        else:
+            x = layer(x)
+        outputs[layer.name] = x
+        if layer.name == last_needed:
+            break
+    model = keras.Model(inputs, [outputs[name] for name in layers], name="vgg19_features")
+    model.trainable = False
+    return model
+
+
+class FeatureExtractor:
+    """Maps RGB [0, 1] images (H, W, 3) or (B, H, W, 3) to VGG19 feature maps of ``layers``."""
+
+    def __init__(self, vgg: keras.Model, layers: Sequence[str], pooling: str = "max"):
+        self.layers = tuple(layers)
+        self.model = truncated_network(vgg, self.layers, pooling)
+
+    def __call__(self, image: tf.Tensor | np.ndarray) -> list[tf.Tensor]:
+        image = tf.convert_to_tensor(image, dtype=tf.float32)
+        batched = image if image.shape.rank == 4 else image[tf.newaxis]
+        outputs = self.model(preprocess(batched), training=False)
+        return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+
+
+def build_extractor(
+    weights: str, layers: Sequence[str], pooling: str = "max", seed: int = 0
+) -> FeatureExtractor:
+    """Load VGG19 and cut it to the layers the losses use."""
+    return FeatureExtractor(load_vgg19(weights, seed), layers, pooling)
+
+
+def device_name() -> str:
+    """``CPU`` or the name of the first GPU TensorFlow sees (where the step will run)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return str(details.get("device_name", gpus[0].name))

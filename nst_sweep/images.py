@@ -1,0 +1,123 @@
+"""Image files in and out: any Pillow mode to RGB float32 in [0, 1], resizing, saving.
+
+No TensorFlow here, so bad paths are reported before the heavy imports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nst_sweep.errors import UserError
+
+SAMPLES_DIR = Path(__file__).parent / "samples"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+SAVE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def sample_images() -> dict[str, Path]:
+    """Bundled samples by name (file stem), e.g. ``astronaut`` or ``the_scream``."""
+    return {p.stem: p for p in sorted(SAMPLES_DIR.glob("*/*")) if p.suffix in IMAGE_SUFFIXES}
+
+
+def resolve_image(spec: str, role: str) -> Path:
+    """A path, or the name of a bundled sample; ``role`` (content/style) names the key in errors."""
+    path = Path(str(spec)).expanduser()
+    if path.is_file():
+        return path
+    samples = sample_images()
+    if str(spec) in samples:
+        return samples[str(spec)]
+    names = ", ".join(samples)
+    if path.suffix or "/" in str(spec) or "\\" in str(spec):
+        raise UserError(
+            f"{role}={spec}: no such file; pass an existing image path or a sample name ({names})"
+        )
+    raise UserError(f"{role}={spec}: unknown sample name; use a file path or one of: {names}")
+
+
+def _pil_to_float_rgb(img: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to RGB float32 in [0, 1] without clipping wide-range modes."""
+    mode = img.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # 16/32-bit and float grayscale: Pillow's convert("RGB") would clip to 8 bits.
+        gray = np.asarray(img, dtype=np.float32)
+        if mode.startswith("I;16"):
+            gray = gray / 65535.0
+        elif mode == "I":
+            gray = gray / (65535.0 if gray.max(initial=0) > 255 else 255.0)
+        elif gray.max(initial=0) > 1.0:
+            gray = gray / 255.0
+        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        # Composite over white: dropping alpha would reveal whatever colour hides under it.
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file into RGB float32 (H, W, 3) in [0, 1], honouring EXIF orientation."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _pil_to_float_rgb(img)
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: no such file; pass an existing image path") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UserError(
+            f"{path}: not a readable image ({exc.__class__.__name__}); pass a PNG, JPEG or "
+            "another format Pillow reads"
+        ) from exc
+
+
+def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize so the longer side is ``long_side`` px, keeping the aspect ratio (Lanczos, float)."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (width, height):
+        return image.astype(np.float32, copy=True)
+    # Mode "F" per channel keeps full float precision through the resampling filter.
+    channels = [
+        np.asarray(
+            Image.fromarray(image[..., c].astype(np.float32), mode="F").resize(
+                size, Image.Resampling.LANCZOS
+            )
+        )
+        for c in range(image.shape[2])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float [0, 1] image to uint8 with rounding."""
+    return np.clip(np.rint(np.asarray(image, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def save_image(image: np.ndarray, path: str | Path) -> Path:
+    """Write a float [0, 1] RGB image as PNG or JPEG (by suffix); create the folder."""
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_SUFFIXES:
+        raise UserError(f"output={path}: unsupported suffix; use .png or .jpg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pil = Image.fromarray(to_uint8(image), mode="RGB")
+    if path.suffix.lower() == ".png":
+        pil.save(path)
+    else:
+        pil.save(path, quality=95)
+    return path
+
+
+def load_pair(
+    content: str, style: str, size: int, style_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load content (long side ``size``) and style (long side ``style_scale`` x content's)."""
+    content_img = resize_long_side(load_image(resolve_image(content, "content")), size)
+    style_long = max(16, round(style_scale * max(content_img.shape[:2])))
+    style_img = resize_long_side(load_image(resolve_image(style, "style")), style_long)
+    return content_img, style_img

@@ -1,0 +1,25 @@
+"""Per-step reporting at the edge: a progress bar and the tracker, as one ``stylize`` callback."""
+
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from nst_sweep.records import StepRecord
+from nst_sweep.tracking import NullTracker
+
+
+class StepReporter:
+    """Callback for ``stylize``: logs each step's losses and advances a progress bar."""
+
+    def __init__(self, tracker: NullTracker, total_steps: int, show: bool = True):
+        self.tracker = tracker
+        self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, disable=not show)
+
+    def __call__(self, record: StepRecord) -> None:
+        self.tracker.log_step(record)
+        if record.step > 0:
+            self.bar.set_postfix_str(f"loss={record.total:.4g}", refresh=False)
+            self.bar.update(record.step - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,164 @@
+"""MLflow tracking for one transfer: params, batched loss metrics, images, status.
+
+The loop never waits on MLflow: metrics are buffered and sent in batches asynchronously.
+``NullTracker`` (``tracking=none``) has the same interface and records nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nst_sweep.records import StepRecord
+
+log = logging.getLogger(__name__)
+
+MAX_PARAM_LENGTH = 6000  # MLflow's limit for one param value
+BATCH_PARAMS = 100  # MLflow's limit of params per log_batch call
+FAILURE_REASON_TAG = "failure.reason"
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> {"loss.style_weight": "10000.0", "layers.style": "[...]"}."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+class NullTracker:
+    """Tracks nothing; lets the app run without an MLflow store."""
+
+    run_id: str | None = None
+
+    def log_params(self, params: Mapping[str, str]) -> None: ...
+    def set_tags(self, tags: Mapping[str, str]) -> None: ...
+    def log_step(self, record: StepRecord) -> None: ...
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None: ...
+    def log_image(self, key: str, image: np.ndarray, step: int = 0) -> None: ...
+    def log_text(self, text: str, artifact_file: str) -> None: ...
+    def log_artifact(self, path: str | Path) -> None: ...
+    def flush(self) -> None: ...
+    def finish(self, status: str = "FINISHED", reason: str | None = None) -> None: ...
+
+
+class MlflowTracker(NullTracker):
+    """One MLflow run, driven through ``MlflowClient`` (no global active-run state)."""
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        flush_every: int = 25,
+    ):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self._mlflow = mlflow
+        _ensure_sqlite_folder(uri)
+        self.client = MlflowClient(tracking_uri=uri)
+        experiment_id = experiment_id_for(self.client, experiment)
+        all_tags = dict(tags or {})
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        self.run_id = self.client.create_run(
+            experiment_id, run_name=run_name, tags=all_tags
+        ).info.run_id
+        self.flush_every = flush_every
+        self._pending: list[Any] = []
+        self._finished = False
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        for i in range(0, len(items), BATCH_PARAMS):
+            self.client.log_batch(self.run_id, params=items[i : i + BATCH_PARAMS])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._pending.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
+        if len(self._pending) >= 4 * self.flush_every:
+            self.flush(synchronous=False)
+
+    def log_step(self, record: StepRecord) -> None:
+        metrics = {f"loss/{name}": value for name, value in record.losses().items()}
+        metrics["perf/seconds"] = record.seconds
+        self.log_metrics(metrics, record.step)
+
+    def flush(self, synchronous: bool = True) -> None:
+        """Send buffered metrics; asynchronous inside the loop, synchronous at the end."""
+        while self._pending:
+            batch, self._pending = self._pending[:1000], self._pending[1000:]
+            self.client.log_batch(self.run_id, metrics=batch, synchronous=synchronous)
+
+    def log_image(self, key: str, image: np.ndarray, step: int = 0) -> None:
+        from nst_sweep.images import to_uint8
+
+        self.client.log_image(self.run_id, to_uint8(image), key=key, step=step)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_artifact(self, path: str | Path) -> None:
+        self.client.log_artifact(self.run_id, str(path))
+
+    def finish(self, status: str = "FINISHED", reason: str | None = None) -> None:
+        """End the run; a FAILED run carries its reason as a tag. Safe to call twice."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self.flush()
+            self._mlflow.flush_async_logging()
+            if reason:
+                self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason[:5000])
+        finally:
+            self.client.set_terminated(self.run_id, status=status)
+
+
+def experiment_id_for(client: Any, name: str) -> str:
+    """The id of experiment ``name``, created if missing (tolerating a concurrent creator)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:
+        # Another job of the same sweep may have created it first.
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def _ensure_sqlite_folder(uri: str) -> None:
+    """``sqlite:///runs/mlflow.db`` fails if ``runs/`` does not exist yet."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        Path(uri[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def quiet_mlflow_logging() -> None:
+    """Keep alembic's migration chatter (first use of a new store) off the console."""
+    for name in ("alembic", "alembic.runtime.migration", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
