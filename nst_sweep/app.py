@@ -10,7 +10,9 @@ import logging
 import math
 import os
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from nst_sweep.callbacks import RESULT_ARTIFACT, read_parent
 from nst_sweep.errors import UserError
 from nst_sweep.images import load_pair, save_image
 from nst_sweep.quiet import import_tensorflow_quietly
@@ -29,6 +32,33 @@ log = logging.getLogger("nst_sweep")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
+def git_commit() -> str:
+    """The commit of the checkout the package runs from, or "unknown" (e.g. a wheel install)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def job_context(uri: str) -> tuple[str | None, str | None, dict[str, str]]:
+    """(parent run id, run name, tags) of this Hydra job: nested under the sweep's parent."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # not under Hydra
+        return None, None, {}
+    overrides = [str(o) for o in hydra_cfg.overrides.task]
+    tags = {"hydra.overrides": " ".join(overrides)[:5000]}
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None, None, tags
+    tags["hydra.job.num"] = str(hydra_cfg.job.num)
+    parent = read_parent(hydra_cfg.sweep.dir, uri)
+    return parent, f"job {hydra_cfg.job.num}", tags
+
+
 def make_tracker(cfg: DictConfig) -> NullTracker:
     """The MLflow run for this job (or a no-op tracker for ``tracking=none``)."""
     tracking = cfg.get("tracking") or {}
@@ -36,11 +66,15 @@ def make_tracker(cfg: DictConfig) -> NullTracker:
         return NullTracker()
     quiet_mlflow_logging()
     uri = str(tracking.get("uri"))
+    parent, job_name, tags = job_context(uri)
+    tags["mlflow.source.git.commit"] = git_commit()
     try:
         return MlflowTracker(
             uri=uri,
             experiment=str(tracking.get("experiment", "nst-sweep")),
-            run_name=tracking.get("run_name"),
+            run_name=tracking.get("run_name") or job_name,
+            parent_run_id=parent,
+            tags=tags,
             flush_every=int(tracking.get("flush_every", 25)),
         )
     except Exception as exc:
@@ -93,8 +127,12 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
     )
     tracker.log_image("content", content)
     tracker.log_image("style", style)
+    tracking = config.get("tracking") or {}
     reporter = StepReporter(
-        tracker, total_steps=settings.optimizer.steps, show=bool(config.get("progress", True))
+        tracker,
+        total_steps=settings.optimizer.steps,
+        image_every=int(tracking.get("image_every", 0) or 0),
+        show=bool(config.get("progress", True)),
     )
     try:
         result = stylize(content, style, settings, callback=reporter, extractor=extractor)
@@ -102,8 +140,25 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
         reporter.close()
     save_image(result.image, output)
     tracker.log_image("result", result.image, step=result.final.step)
+    with tempfile.TemporaryDirectory() as tmp:  # a fixed name lets the sweep summary find it
+        tracker.log_artifact(save_image(result.image, Path(tmp) / RESULT_ARTIFACT))
     log.info("wrote %s (loss %.4g after %d steps)", output, result.final.total, result.steps)
     return {f"loss/{k}": v for k, v in result.final.losses().items()}
+
+
+def log_config(tracker: NullTracker, cfg: DictConfig) -> None:
+    """Params (flattened config) and the config + Hydra overrides as YAML artifacts."""
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # a broken interpolation is reported by validation; log it unresolved
+        resolved = OmegaConf.to_container(cfg, resolve=False)
+    tracker.log_params(flatten(resolved))  # type: ignore[arg-type]
+    tracker.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
+    try:
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:
+        overrides = []
+    tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(overrides)), "overrides.yaml")
 
 
 def task(cfg: DictConfig) -> dict[str, float] | float:
@@ -112,7 +167,7 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
     tracker: NullTracker = NullTracker()
     try:
         tracker = make_tracker(cfg)
-        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=False)))  # type: ignore[arg-type]
+        log_config(tracker, cfg)
         metrics = run_transfer(cfg, tracker)
     except UserError as exc:
         tracker.finish("FAILED", str(exc))

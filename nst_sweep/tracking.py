@@ -7,6 +7,7 @@ The loop never waits on MLflow: metrics are buffered and sent in batches asynchr
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +48,7 @@ class NullTracker:
     def log_image(self, key: str, image: np.ndarray, step: int = 0) -> None: ...
     def log_text(self, text: str, artifact_file: str) -> None: ...
     def log_artifact(self, path: str | Path) -> None: ...
+    def log_figure(self, figure: Any, artifact_file: str) -> None: ...
     def flush(self) -> None: ...
     def finish(self, status: str = "FINISHED", reason: str | None = None) -> None: ...
 
@@ -63,13 +65,11 @@ class MlflowTracker(NullTracker):
         tags: Mapping[str, str] | None = None,
         flush_every: int = 25,
     ):
-        import mlflow
         from mlflow.tracking import MlflowClient
 
-        self._mlflow = mlflow
         _ensure_sqlite_folder(uri)
         self.client = MlflowClient(tracking_uri=uri)
-        experiment_id = experiment_id_for(self.client, experiment)
+        experiment_id = experiment_id_for(self.client, experiment, uri)
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
@@ -78,6 +78,7 @@ class MlflowTracker(NullTracker):
         ).info.run_id
         self.flush_every = flush_every
         self._pending: list[Any] = []
+        self._in_flight: list[Any] = []  # asynchronous batches still being written
         self._finished = False
 
     def log_params(self, params: Mapping[str, str]) -> None:
@@ -109,7 +110,13 @@ class MlflowTracker(NullTracker):
         """Send buffered metrics; asynchronous inside the loop, synchronous at the end."""
         while self._pending:
             batch, self._pending = self._pending[:1000], self._pending[1000:]
-            self.client.log_batch(self.run_id, metrics=batch, synchronous=synchronous)
+            operation = self.client.log_batch(self.run_id, metrics=batch, synchronous=synchronous)
+            if operation is not None:
+                self._in_flight.append(operation)
+        if synchronous:
+            for operation in self._in_flight:
+                operation.wait()
+            self._in_flight.clear()
 
     def log_image(self, key: str, image: np.ndarray, step: int = 0) -> None:
         from nst_sweep.images import to_uint8
@@ -122,6 +129,9 @@ class MlflowTracker(NullTracker):
     def log_artifact(self, path: str | Path) -> None:
         self.client.log_artifact(self.run_id, str(path))
 
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(self.run_id, figure, artifact_file)
+
     def finish(self, status: str = "FINISHED", reason: str | None = None) -> None:
         """End the run; a FAILED run carries its reason as a tag. Safe to call twice."""
         if self._finished:
@@ -129,20 +139,19 @@ class MlflowTracker(NullTracker):
         self._finished = True
         try:
             self.flush()
-            self._mlflow.flush_async_logging()
             if reason:
                 self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason[:5000])
         finally:
             self.client.set_terminated(self.run_id, status=status)
 
 
-def experiment_id_for(client: Any, name: str) -> str:
+def experiment_id_for(client: Any, name: str, uri: str = "") -> str:
     """The id of experiment ``name``, created if missing (tolerating a concurrent creator)."""
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
     try:
-        return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location=local_artifact_location(uri, name))
     except Exception:
         # Another job of the same sweep may have created it first.
         found = client.get_experiment_by_name(name)
@@ -151,11 +160,32 @@ def experiment_id_for(client: Any, name: str) -> str:
         return found.experiment_id
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (relative to the cwd), else None."""
+    return Path(uri[len(SQLITE_PREFIX) :]).expanduser() if uri.startswith(SQLITE_PREFIX) else None
+
+
 def _ensure_sqlite_folder(uri: str) -> None:
     """``sqlite:///runs/mlflow.db`` fails if ``runs/`` does not exist yet."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix):
-        Path(uri[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def local_artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of a sqlite store live beside it (``runs/mlartifacts/<experiment>``).
+
+    MLflow's default would be ``./mlruns`` in whatever folder the command ran from. For a
+    tracking server (http URIs) the server decides, so None.
+    """
+    path = sqlite_path(uri)
+    if path is None:
+        return None
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment) or "default"
+    return (path.resolve().parent / "mlartifacts" / safe).as_uri()
 
 
 def quiet_mlflow_logging() -> None:
