@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench ui sweep tune dashboard clean
+.PHONY: help install run test lint format bench ui tune dashboard clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,13 @@ bench: ## Seconds per Adam step at 128 px: project vs a plain tutorial-style loo
 
 ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///runs/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (extra: ARGS=...)
+	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 $(ARGS)
+
+dashboard: ## optuna-dashboard over runs/optuna.db on http://127.0.0.1:8080 (installs the extra)
+	$(BIN)/python -m pip install --quiet -e ".[dashboard]"
+	$(BIN)/optuna-dashboard sqlite:///runs/optuna.db --host 127.0.0.1 --port 8080
 
 clean: ## Delete everything runs write (runs/ contents)
 	find runs -mindepth 1 ! -name README.md -delete

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.nst_optuna_sweeper import current_trial, trial_info
 from nst_sweep.callbacks import RESULT_ARTIFACT, read_parent
 from nst_sweep.errors import UserError
 from nst_sweep.images import load_pair, save_image
@@ -55,8 +57,14 @@ def job_context(uri: str) -> tuple[str | None, str | None, dict[str, str]]:
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None, None, tags
     tags["hydra.job.num"] = str(hydra_cfg.job.num)
+    name = f"job {hydra_cfg.job.num}"
+    trial = trial_info()
+    if trial is not None:
+        study, number = trial
+        tags.update({"optuna.study": study, "optuna.trial_number": str(number)})
+        name = f"trial {number}"
     parent = read_parent(hydra_cfg.sweep.dir, uri)
-    return parent, f"job {hydra_cfg.job.num}", tags
+    return parent, name, tags
 
 
 def make_tracker(cfg: DictConfig) -> NullTracker:
@@ -89,6 +97,11 @@ def _first_line(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:200]
 
 
+def _is_pruned(exc: BaseException) -> bool:
+    optuna = sys.modules.get("optuna")  # only loaded when a sweep uses it
+    return optuna is not None and isinstance(exc, optuna.TrialPruned)
+
+
 def _is_multirun() -> bool:
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN
@@ -110,9 +123,9 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
     import_tensorflow_quietly()  # only now: bad paths and values fail fast, before TF loads
     import tensorflow as tf
 
-    from nst_sweep.features import build_extractor, device_name
+    from nst_sweep.features import FeatureExtractor, device_name, load_vgg19
     from nst_sweep.optimize import stylize
-    from nst_sweep.progress import StepReporter
+    from nst_sweep.progress import ScoreReporter, StepReporter
 
     tracker.set_tags(
         {
@@ -122,17 +135,22 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
             "seed": str(settings.seed),
         }
     )
-    extractor = build_extractor(
-        settings.model.weights, settings.layers.all, settings.model.pooling, settings.seed
-    )
+    vgg = load_vgg19(settings.model.weights, settings.seed)
+    extractor = FeatureExtractor(vgg, settings.layers.all, settings.model.pooling)
+    score_cfg = config.get("score") or {}
+    scorer = make_scorer(score_cfg, settings, vgg, content, style)
     tracker.log_image("content", content)
     tracker.log_image("style", style)
     tracking = config.get("tracking") or {}
+    hooks = []
+    if scorer is not None and int(score_cfg.get("every", 0) or 0) > 0:
+        hooks.append(ScoreReporter(scorer, tracker, int(score_cfg["every"]), current_trial()))
     reporter = StepReporter(
         tracker,
         total_steps=settings.optimizer.steps,
         image_every=int(tracking.get("image_every", 0) or 0),
         show=bool(config.get("progress", True)),
+        hooks=hooks,
     )
     try:
         result = stylize(content, style, settings, callback=reporter, extractor=extractor)
@@ -142,8 +160,43 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
     tracker.log_image("result", result.image, step=result.final.step)
     with tempfile.TemporaryDirectory() as tmp:  # a fixed name lets the sweep summary find it
         tracker.log_artifact(save_image(result.image, Path(tmp) / RESULT_ARTIFACT))
+    metrics = {f"loss/{k}": v for k, v in result.final.losses().items()}
+    if scorer is not None:
+        score = score_metrics(scorer(result.image))
+        tracker.log_metrics(score, step=result.final.step)
+        metrics.update(score)
+        log.info("score %.4f (content %.4f, style %.4f)", *score.values())
     log.info("wrote %s (loss %.4g after %d steps)", output, result.final.total, result.steps)
-    return {f"loss/{k}": v for k, v in result.final.losses().items()}
+    return metrics
+
+
+def make_scorer(
+    score_cfg: Mapping[str, Any], settings: TransferSettings, vgg: Any, content: Any, style: Any
+) -> Any:
+    """The perceptual scorer for this run, or None when ``score.enabled`` is false.
+
+    The evaluation network defaults to the run's own VGG19 (no second load); ``score.weights``
+    picks another, e.g. ImageNet weights to judge runs optimised with something else.
+    """
+    from nst_sweep.features import FeatureExtractor, load_vgg19
+    from nst_sweep.score import SCORE_LAYERS, Scorer
+
+    if not score_cfg.get("enabled", True):
+        return None
+    weights = score_cfg.get("weights") or settings.model.weights
+    network = vgg if weights == settings.model.weights else load_vgg19(str(weights), settings.seed)
+    # Always max pooling: scores must be comparable whatever model.pooling a run used.
+    features = FeatureExtractor(network, SCORE_LAYERS, "max")
+    return Scorer(content, style, features)
+
+
+def score_metrics(score: Any) -> dict[str, float]:
+    """MLflow/Optuna names of a ``Score``."""
+    return {
+        "score": score.score,
+        "score/content": score.content_distance,
+        "score/style": score.style_distance,
+    }
 
 
 def log_config(tracker: NullTracker, cfg: DictConfig) -> None:
@@ -177,6 +230,10 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
         log.error("job failed: %s", exc)
         return math.nan
     except Exception as exc:
+        if _is_pruned(exc):  # the sweeper records the trial as PRUNED
+            tracker.set_tags({"optuna.pruned": "true"})
+            tracker.finish("KILLED", f"pruned by Optuna: {exc}")
+            raise
         tracker.finish("FAILED", f"{type(exc).__name__}: {_first_line(exc)}")
         if not multirun:
             raise

@@ -75,23 +75,27 @@ def load_image(path: str | Path) -> np.ndarray:
         ) from exc
 
 
-def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
-    """Resize so the longer side is ``long_side`` px, keeping the aspect ratio (Lanczos, float)."""
-    height, width = image.shape[:2]
-    scale = long_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if size == (width, height):
+def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize to exactly (height, width) with Lanczos, in float (no 8-bit round trip)."""
+    if image.shape[:2] == (height, width):
         return image.astype(np.float32, copy=True)
     # Mode "F" per channel keeps full float precision through the resampling filter.
     channels = [
         np.asarray(
             Image.fromarray(image[..., c].astype(np.float32), mode="F").resize(
-                size, Image.Resampling.LANCZOS
+                (width, height), Image.Resampling.LANCZOS
             )
         )
         for c in range(image.shape[2])
     ]
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize so the longer side is ``long_side`` px, keeping the aspect ratio."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    return resize_to(image, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

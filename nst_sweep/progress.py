@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from tqdm import tqdm
 
 from nst_sweep.records import StepRecord
@@ -12,9 +15,15 @@ class StepReporter:
     """Callback for ``stylize``: logs losses and snapshots, advances a progress bar."""
 
     def __init__(
-        self, tracker: NullTracker, total_steps: int, image_every: int = 0, show: bool = True
+        self,
+        tracker: NullTracker,
+        total_steps: int,
+        image_every: int = 0,
+        show: bool = True,
+        hooks: Sequence[Callable[[StepRecord], None]] = (),
     ):
         self.tracker = tracker
+        self.hooks = list(hooks)
         self.image_every = image_every
         self.total_steps = total_steps
         self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, disable=not show)
@@ -28,6 +37,37 @@ class StepReporter:
         if record.step > 0:
             self.bar.set_postfix_str(f"loss={record.total:.4g}", refresh=False)
             self.bar.update(record.step - self.bar.n)
+        for hook in self.hooks:
+            hook(record)
 
     def close(self) -> None:
         self.bar.close()
+
+
+class ScoreReporter:
+    """Scores the image every ``every`` steps: logs ``score*`` metrics and lets Optuna prune.
+
+    ``trial`` is the Optuna trial of the job (None outside a search); when its pruner says so,
+    this raises ``optuna.TrialPruned`` out of the loop.
+    """
+
+    def __init__(self, scorer: Callable[[Any], Any], tracker: NullTracker, every: int, trial: Any):
+        self.scorer, self.tracker, self.every, self.trial = scorer, tracker, every, trial
+        # Optuna cannot prune (or take intermediate values of) multi-objective studies.
+        self.can_prune = trial is not None and len(trial.study.directions) == 1
+
+    def __call__(self, record: StepRecord) -> None:
+        if record.step == 0 or record.step % self.every:
+            return
+        score = self.scorer(record.image())
+        self.tracker.log_metrics(
+            {"score": score.score, "score/content": score.content_distance,
+             "score/style": score.style_distance},
+            step=record.step,
+        )  # fmt: skip
+        if self.can_prune:
+            import optuna
+
+            self.trial.report(score.score, record.step)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"step {record.step}, score {score.score:.4g}")

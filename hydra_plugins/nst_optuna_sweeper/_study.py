@@ -1,0 +1,223 @@
+"""Opening the study (storage, sampler, pruner) the same way in the sweep process and its jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.errors import HydraException
+from hydra.utils import instantiate
+from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+log = logging.getLogger(__name__)
+
+# Seconds a sqlite writer waits for another process's lock before giving up; several sweeps
+# and their jobs share one file, and a trial's writes are short.
+SQLITE_TIMEOUT_S = 120.0
+_INIT_ATTEMPTS = 5
+
+# storage: null keeps the study in this process; jobs of the basic launcher find it here.
+_IN_PROCESS: dict[str, tuple[BaseStorage, optuna.pruners.BasePruner]] = {}
+# One engine per URL and process: a joblib worker runs many trials.
+_STORAGES: dict[str, RDBStorage] = {}
+
+
+def make_sampler(conf: Any) -> optuna.samplers.BaseSampler:
+    """The sampler from its config (or as Hydra already instantiated it); null -> TPE."""
+    if conf is None:
+        return optuna.samplers.TPESampler()
+    sampler = conf if isinstance(conf, optuna.samplers.BaseSampler) else instantiate(conf)
+    if not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise HydraException(
+            f"hydra.sweeper.sampler: {type(sampler).__name__} is no optuna sampler"
+        )
+    return sampler
+
+
+def make_pruner(conf: Any) -> optuna.pruners.BasePruner:
+    """The pruner from its config; null -> never prune (not optuna's default MedianPruner)."""
+    if conf is None:
+        return optuna.pruners.NopPruner()
+    pruner = conf if isinstance(conf, optuna.pruners.BasePruner) else instantiate(conf)
+    if not isinstance(pruner, optuna.pruners.BasePruner):
+        raise HydraException(f"hydra.sweeper.pruner: {type(pruner).__name__} is no optuna pruner")
+    return pruner
+
+
+def resolve_storage_url(url: str, base_dir: str | Path) -> str:
+    """Make a relative sqlite path absolute against ``base_dir`` (the launch directory).
+
+    Jobs may run in their own output directory (``hydra.job.chdir``), so they must not resolve
+    the path against their working directory.
+    """
+    sqlite_path = _sqlite_path(url)
+    if sqlite_path is None or sqlite_path.is_absolute():
+        return url
+    absolute = (Path(base_dir) / sqlite_path).resolve()
+    return make_url(url).set(database=str(absolute)).render_as_string(hide_password=False)
+
+
+def redact_url(url: str | None) -> str | None:
+    """The storage URL without its password, for logs and result files."""
+    if url is None:
+        return None
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of a sqlite URL; None for other backends and in-memory sqlite."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    if make_url(url).get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    return {}
+
+
+@contextlib.contextmanager
+def _init_lock(url: str) -> Iterator[None]:
+    """Serialize first-time schema creation between processes sharing one sqlite file.
+
+    Two sweeps started together on a new file would otherwise race in ``CREATE TABLE`` and the
+    alembic stamp. The lock is a separate file: opening and closing the database file itself
+    would drop sqlite's own POSIX locks held by this process.
+    """
+    path = _sqlite_path(url)
+    try:
+        import fcntl
+    except ImportError:  # Windows: rely on the retries in create_study
+        fcntl = None  # type: ignore[assignment]
+    if path is None or fcntl is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _retrying(what: str, func: Any) -> Any:
+    """Run ``func`` again after transient database errors (lock timeouts, creation races)."""
+    for attempt in range(1, _INIT_ATTEMPTS + 1):
+        try:
+            return func()
+        except Exception as exc:
+            if attempt == _INIT_ATTEMPTS or not _is_transient(exc):
+                raise
+            log.warning("%s failed (%s); retrying", what, exc)
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _is_transient(exc: Exception) -> bool:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    return isinstance(
+        exc, OperationalError | IntegrityError | optuna.exceptions.StorageInternalError
+    )
+
+
+def create_study(
+    url: str | None,
+    base_dir: str | Path,
+    study_name: str,
+    directions: Sequence[str],
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> tuple[optuna.Study, str | None]:
+    """Create or continue the study; returns it and the resolved storage URL."""
+    if url is None:
+        memory = InMemoryStorage()
+        _IN_PROCESS[study_name] = (memory, pruner)
+        study = optuna.create_study(
+            storage=memory,
+            sampler=sampler,
+            pruner=pruner,
+            study_name=study_name,
+            directions=list(directions),
+        )
+        return study, None
+
+    resolved = resolve_storage_url(url, base_dir)
+    sqlite_path = _sqlite_path(resolved)
+    if sqlite_path is not None:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def open_study() -> optuna.Study:
+        storage = RDBStorage(resolved, engine_kwargs=_engine_kwargs(resolved))
+        _STORAGES[resolved] = storage
+        return optuna.create_study(
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            study_name=study_name,
+            directions=list(directions),
+            load_if_exists=True,
+        )
+
+    with _init_lock(resolved):
+        study = _retrying(f"opening study {study_name!r}", open_study)
+    return study, resolved
+
+
+def load_trial(
+    url: str | None,
+    base_dir: str | Path,
+    study_name: str,
+    number: int,
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.trial.Trial | None:
+    """A live handle on trial ``number`` of an existing study, for use inside a job."""
+    storage: BaseStorage
+    if url is None:
+        found = _IN_PROCESS.get(study_name)
+        if found is None:
+            log.warning(
+                "study %r lives in the memory of another process (hydra.sweeper.storage=null); "
+                "no trial handle for this job",
+                study_name,
+            )
+            return None
+        storage, pruner = found
+    else:
+        resolved = resolve_storage_url(url, base_dir)
+        if resolved not in _STORAGES:
+            # The sweep created the schema already: no DDL from jobs.
+            _STORAGES[resolved] = RDBStorage(
+                resolved, engine_kwargs=_engine_kwargs(resolved), skip_table_creation=True
+            )
+        storage = _STORAGES[resolved]
+    # Jobs only report and prune; the sweep process samples. An unseeded sampler keeps any
+    # extra trial.suggest_*() in a job from repeating the same value in every job.
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(),
+        pruner=pruner,
+    )
+    study_id = storage.get_study_id_from_name(study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return optuna.trial.Trial(study, trial_id)

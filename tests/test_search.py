@@ -1,0 +1,158 @@
+"""Optuna search through the real app: score = trial value, resume, FAIL, pruning, Pareto."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import run_cli, synthetic_content, synthetic_style, write_png
+
+SMALL = ["image.size=32", "optimizer.steps=3", "model.weights=random", "tracking.image_every=0"]
+
+
+@pytest.fixture()
+def search(tmp_path):
+    """Run ``nst-sweep -m search=...`` in tmp_path; returns (run, storage, mlflow uri)."""
+    content = write_png(tmp_path / "c.png", synthetic_content(32))
+    style = write_png(tmp_path / "s.png", synthetic_style(32, 32))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def run(*extra: str, preset: str = "optuna", study: str = "study") -> None:
+        args = ["-m", f"search={preset}", f"hydra.sweeper.storage={storage}",
+                f"hydra.sweeper.study_name={study}", f"content={content}", f"style={style}",
+                *SMALL, f"tracking.uri={uri}", "tracking.experiment=search", *extra]  # fmt: skip
+        proc = run_cli(args, tmp_path)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+
+    return run, storage, uri
+
+
+def trial_runs(uri: str) -> dict[int, object]:
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("search").experiment_id])
+    return {int(r.data.tags["optuna.trial_number"]): r for r in runs
+            if "optuna.trial_number" in r.data.tags}  # fmt: skip
+
+
+def sweep_parents(uri: str) -> list:
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("search").experiment_id])
+    return [r for r in runs if r.data.tags.get("nst.role") == "sweep"]
+
+
+def test_search_logs_trials_whose_score_is_the_trial_value_and_resumes(search):
+    run, storage, uri = search
+    run("hydra.sweeper.n_trials=3")
+    run("hydra.sweeper.n_trials=3")  # same study name: continues it
+    study = optuna.load_study(study_name="study", storage=storage)
+    assert [t.number for t in study.trials] == list(range(6))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    names = {"loss.content_weight", "loss.style_weight", "loss.tv_weight"}
+    assert all(set(t.params) == names for t in study.trials)
+    assert len({tuple(t.params.values()) for t in study.trials}) == 6  # resume proposes anew
+    for t in study.trials:
+        assert 0.1 <= t.params["loss.content_weight"] <= 10
+        assert 100 <= t.params["loss.style_weight"] <= 1e6
+        assert 0.01 <= t.params["loss.tv_weight"] <= 1000
+    runs = trial_runs(uri)
+    for t in study.trials:
+        mlflow_run = runs[t.number]
+        assert mlflow_run.data.tags["optuna.study"] == "study"
+        assert mlflow_run.data.metrics["score"] == t.value
+        assert float(mlflow_run.data.params["loss.style_weight"]) == pytest.approx(
+            t.params["loss.style_weight"]
+        )
+    client = MlflowClient(uri)
+    parents = sweep_parents(uri)
+    assert len(parents) == 2
+    latest = max(parents, key=lambda r: r.info.start_time)
+    assert latest.data.metrics["best/score"] == pytest.approx(study.best_value)
+    assert int(latest.data.params["best.trial_number"]) == study.best_trial.number
+    artifacts = {a.path for a in client.list_artifacts(latest.info.run_id, "study")}
+    assert {"study/optimization_history.png", "study/best_results.png"} <= artifacts
+
+
+def test_failing_trial_is_marked_fail_and_the_search_goes_on(search):
+    run, storage, uri = search
+    # A negative gamma is rejected by validation: that job fails, the others complete.
+    space = "{loss.tv_weight: 'choice(-1.0, 0.001)', loss.content_weight: 1, loss.style_weight: 10}"
+    run("hydra.sweeper.n_trials=2", f"hydra.sweeper.params={space}",
+        "hydra.sweeper.sampler._target_=optuna.samplers.BruteForceSampler",
+        "~hydra.sweeper.sampler.n_startup_trials")  # fmt: skip
+    study = optuna.load_study(study_name="study", storage=storage)
+    states = {t.params["loss.tv_weight"]: t.state for t in study.trials}
+    assert states[-1.0] == optuna.trial.TrialState.FAIL
+    assert states[0.001] == optuna.trial.TrialState.COMPLETE
+    runs = trial_runs(uri)
+    failed = next(t.number for t in study.trials if t.params["loss.tv_weight"] == -1.0)
+    assert runs[failed].info.status == "FAILED"
+
+
+def test_pruner_stops_a_trial_early(search):
+    run, storage, uri = search
+    # A threshold below any possible score (>= 1) prunes every trial at its first report.
+    run("hydra.sweeper.n_trials=1", "score.every=1", "hydra.sweeper.pruner=null",
+        "hydra.sweeper.pruner={_target_: optuna.pruners.ThresholdPruner, upper: 0.5}")  # fmt: skip
+    [trial] = optuna.load_study(study_name="study", storage=storage).trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]  # stopped at step 1 of 3
+    [pruned] = trial_runs(uri).values()
+    assert pruned.info.status == "KILLED" and pruned.data.tags["optuna.pruned"] == "true"
+
+
+def test_multi_objective_search_gives_a_pareto_front(search, tmp_path):
+    run, storage, uri = search
+    run("hydra.sweeper.n_trials=3", preset="optuna_pareto", study="pareto")
+    study = optuna.load_study(study_name="pareto", storage=storage)
+    assert len(study.directions) == 2 and study.best_trials
+    runs = trial_runs(uri)
+    for t in study.trials:
+        metrics = runs[t.number].data.metrics
+        assert t.values == [metrics["score/content"], metrics["score/style"]]
+    results = next(Path(tmp_path, "runs", "multirun").rglob("optimization_results.yaml"))
+    assert "pareto_front" in results.read_text()
+    client = MlflowClient(uri)
+    [parent] = sweep_parents(uri)
+    front = json.loads(Path(client.download_artifacts(parent.info.run_id, "pareto_front.json",
+                                                      str(tmp_path))).read_text())  # fmt: skip
+    assert sorted(p["number"] for p in front) == sorted(t.number for t in study.best_trials)
+
+
+def test_score_cli(tmp_path, weights_file):
+    content = write_png(tmp_path / "c.png", synthetic_content(48))
+    style = write_png(tmp_path / "s.png", synthetic_style(40, 56))
+    from PIL import Image, ImageFilter
+
+    Image.open(content).filter(ImageFilter.GaussianBlur(2)).save(tmp_path / "blur.png")
+    import numpy as np
+
+    noise = np.random.default_rng(0).random((48, 48, 3))
+    write_png(tmp_path / "noise.png", noise)
+
+    def score(image: Path) -> dict[str, float]:
+        import subprocess
+        import sys
+
+        from conftest import cli_env
+
+        proc = subprocess.run(
+            [sys.executable, "-m", "nst_sweep.score_cli", "--content", str(content), "--style",
+             str(style), "--image", str(image), "--weights", str(weights_file)],
+            capture_output=True, text=True, env=cli_env(), timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    same, blur, noisy = score(content), score(tmp_path / "blur.png"), score(tmp_path / "noise.png")
+    assert same["content_distance"] == 0.0
+    assert blur["content_distance"] > 0.0
+    assert noisy["score"] > max(same["score"], blur["score"])
+    for result in (same, blur, noisy):
+        expected = (1 + result["content_distance"]) * (1 + result["style_distance"])
+        assert math.isclose(result["score"], expected, rel_tol=1e-12)

@@ -1,0 +1,347 @@
+"""Tests of the ``nst_optuna`` Hydra sweeper: real optuna, sqlite in tmp_path, toy app.
+
+The toy app (tests/sweeper_app/toy.py) runs in a subprocess with cwd = tmp_path and never
+imports TensorFlow, so each launch takes about a second.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from hydra_plugins.nst_optuna_sweeper import current_trial, trial_info
+from hydra_plugins.nst_optuna_sweeper._search_space import (
+    SearchSpaceError,
+    build_search_space,
+    parse_overrides,
+)
+from hydra_plugins.nst_optuna_sweeper._study import redact_url, resolve_storage_url
+from hydra_plugins.nst_optuna_sweeper.sweeper import NstOptunaSweeper
+
+REPO = Path(__file__).resolve().parents[1]
+TOY = REPO / "tests" / "sweeper_app" / "toy.py"
+TIMEOUT_S = 120
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The plugin is found through the hydra_plugins namespace package of this checkout.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def _command(*overrides: str, sweep_dir: str = "multirun") -> list[str]:
+    return [sys.executable, str(TOY), "-m", f"hydra.sweep.dir={sweep_dir}", *overrides]
+
+
+def run_toy(tmp_path: Path, *overrides: str, sweep_dir: str = "multirun") -> str:
+    """One multirun of the toy app; asserts exit code 0 and returns its output."""
+    proc = subprocess.run(
+        _command(*overrides, sweep_dir=sweep_dir),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc.stdout + proc.stderr
+
+
+def run_toys_together(tmp_path: Path, *runs: tuple[str, ...]) -> None:
+    """Start several multiruns at the same moment and wait for all of them."""
+    procs = [
+        subprocess.Popen(
+            _command(*overrides, sweep_dir=f"multirun{i}"),
+            cwd=tmp_path,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i, overrides in enumerate(runs)
+    ]
+    outputs = [proc.communicate(timeout=TIMEOUT_S)[0] for proc in procs]
+    for proc, out in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, out[-4000:]
+
+
+def load_study(tmp_path: Path, name: str = "toy") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+def results(tmp_path: Path, sweep_dir: str = "multirun") -> dict[str, Any]:
+    conf = OmegaConf.load(tmp_path / sweep_dir / "optimization_results.yaml")
+    return OmegaConf.to_container(conf)  # type: ignore[return-value]
+
+
+def toy_objective(p: dict[str, Any]) -> float:
+    """Same formula as the toy app (its default config has n=1, opt=sgd)."""
+    penalty = 0.0 if p["opt"] == "adam" else 0.1
+    return (p["x"] - 0.3) ** 2 + 0.01 * (math.log10(p["lr"]) + 3) ** 2 + 0.01 * p["n"] + penalty
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_search_completes_with_params_in_range(tmp_path: Path) -> None:
+    run_toy(tmp_path)
+
+    study = load_study(tmp_path)
+    trials = study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:
+        assert -1.0 <= t.params["x"] <= 1.0
+        assert 1e-5 <= t.params["lr"] <= 1e-1
+        assert t.params["n"] in {1, 2, 3, 4} and isinstance(t.params["n"], int)
+        assert t.params["opt"] in {"sgd", "adam"}
+        # The value proves the sampled params reached the job as overrides.
+        assert t.value == pytest.approx(toy_objective(t.params))
+    dists = trials[0].distributions
+    assert dists["lr"] == FloatDistribution(1e-5, 1e-1, log=True)
+    assert dists["x"] == FloatDistribution(-1.0, 1.0)
+    assert dists["n"] == IntDistribution(1, 4)
+    assert dists["opt"] == CategoricalDistribution(("sgd", "adam"))
+
+    summary = results(tmp_path)
+    assert summary["study_name"] == "toy"
+    # Relative sqlite path resolved against the launch dir, although jobs chdir (toy config).
+    assert summary["storage"] == f"sqlite:///{(tmp_path / 'optuna.db').resolve()}"
+    assert summary["n_trials"]["complete"] == 3 and summary["n_trials"]["fail"] == 0
+    assert summary["best_trial"] == study.best_trial.number
+    assert summary["best_params"] == study.best_params
+    assert summary["best_value"] == pytest.approx(study.best_value)
+    assert (tmp_path / "multirun" / "multirun.yaml").is_file()
+
+
+def test_second_launch_continues_the_study(tmp_path: Path) -> None:
+    run_toy(tmp_path, sweep_dir="first")
+    run_toy(tmp_path, sweep_dir="second")
+
+    trials = load_study(tmp_path).get_trials()
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    summary = results(tmp_path, "second")
+    assert summary["n_trials"]["total"] == 6
+    assert summary["this_launch"] == {"complete": 3, "fail": 0, "pruned": 0}
+
+
+def test_failed_jobs_are_fail_trials_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    out = run_toy(tmp_path, "hydra.sweeper.n_trials=4", "raise_on_trial=0", "nan_on_trial=2")
+
+    trials = load_study(tmp_path).get_trials()
+    states = [t.state for t in trials]
+    assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert "RuntimeError: toy failure on trial 0" in trials[0].user_attrs["fail_reason"]
+    assert "non-finite" in trials[2].user_attrs["fail_reason"]
+    assert "Trial 0 failed" in out and "Trial 2 failed" in out
+    summary = results(tmp_path)
+    assert summary["n_trials"]["fail"] == 2 and summary["n_trials"]["complete"] == 2
+    assert summary["best_trial"] in {1, 3}
+
+
+def test_bad_trial_is_pruned_through_current_trial(tmp_path: Path) -> None:
+    # Trials 0 and 1 are the pruner's startup trials and cannot be pruned; trial 2 reports
+    # values ~1000 above theirs at step 0, so the median rule prunes it right away.
+    run_toy(
+        tmp_path,
+        "report_steps=5",
+        "bad_trial=2",
+        "hydra.sweeper.pruner={_target_: optuna.pruners.MedianPruner, "
+        "n_startup_trials: 2, n_warmup_steps: 0}",
+    )
+
+    trials = load_study(tmp_path).get_trials()
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+    ]
+    assert sorted(trials[0].intermediate_values) == [0, 1, 2, 3, 4]
+    assert list(trials[2].intermediate_values) == [0]
+    assert trials[2].intermediate_values[0] > 1000
+    assert results(tmp_path)["n_trials"]["pruned"] == 1
+
+
+def test_joblib_jobs_report_through_the_storage(tmp_path: Path) -> None:
+    run_toy(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "report_steps=2",
+    )
+
+    trials = load_study(tmp_path).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    # Reported from the worker processes, found in the shared study.
+    assert all(sorted(t.intermediate_values) == [0, 1] for t in trials)
+
+
+def test_multi_objective_gives_a_pareto_front(tmp_path: Path) -> None:
+    run_toy(
+        tmp_path,
+        "ret=list",
+        "hydra.sweeper.direction=[minimize,minimize]",
+        "hydra.sweeper.n_trials=4",
+    )
+
+    study = load_study(tmp_path)
+    assert len(study.directions) == 2
+    for t in study.get_trials():
+        assert t.values == pytest.approx([t.params["x"] ** 2, (t.params["x"] - 1) ** 2])
+    front = sorted(t.number for t in study.best_trials)
+    assert front
+    summary = results(tmp_path)
+    assert "best_params" not in summary
+    assert [item["number"] for item in summary["pareto_front"]] == front
+    assert all(
+        len(item["values"]) == 2 and "x" in item["params"] for item in summary["pareto_front"]
+    )
+
+
+def test_same_seed_proposes_the_same_params(tmp_path: Path) -> None:
+    def run(name: str, seed: int) -> tuple[str, ...]:
+        return (
+            f"hydra.sweeper.study_name={name}",
+            f"hydra.sweeper.sampler.seed={seed}",
+            "hydra.sweeper.n_trials=4",
+        )
+
+    # Three separate studies in one file, launched together.
+    run_toys_together(tmp_path, run("a", 7), run("b", 7), run("c", 8))
+
+    def params(name: str) -> list[dict[str, Any]]:
+        return [t.params for t in load_study(tmp_path, name).get_trials()]
+
+    assert len(params("a")) == 4
+    assert params("a") == params("b")
+    assert params("a") != params("c")
+
+
+def test_objectives_pick_values_from_a_returned_mapping(tmp_path: Path) -> None:
+    run_toy(
+        tmp_path,
+        "ret=dict",
+        "hydra.sweeper.objectives=[score,score/neg]",
+        "hydra.sweeper.direction=[minimize,maximize]",
+    )
+
+    trials = load_study(tmp_path).get_trials()
+    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:
+        value = toy_objective(t.params)
+        assert t.values == pytest.approx([value, -value])
+
+
+def test_concurrent_sweeps_share_one_sqlite_study(tmp_path: Path) -> None:
+    run_toys_together(
+        tmp_path,
+        ("hydra.sweeper.n_trials=3",),
+        ("hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2"),
+    )
+
+    trials = load_study(tmp_path).get_trials()
+    assert sorted(t.number for t in trials) == list(range(7))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_single_run_has_no_trial(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(TOY), "check_not_sweeping=true"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    # Outside Hydra altogether.
+    assert trial_info() is None
+    assert current_trial() is None
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_search_space_from_params_and_command_line() -> None:
+    overrides = parse_overrides(
+        {
+            "a": "interval(1, 5)",
+            "b": "interval(0.5, 2)",
+            "c": "tag(log, interval(1e-6, 1e-2))",
+            "d": "range(10, 0, -3)",
+            "e": "choice(x, 'y z', 3)",
+            "f": "fixed",
+            "g": "interval(0, 1)",
+        },
+        ["g=0.25", "+h=1,2", "++i=7"],
+    )
+    space = build_search_space(overrides)
+    assert space.distributions == {
+        "a": IntDistribution(1, 5),
+        "b": FloatDistribution(0.5, 2.0),
+        "c": FloatDistribution(1e-6, 1e-2, log=True),
+        "d": IntDistribution(1, 10, step=3),
+        "e": CategoricalDistribution(("x", "y z", 3)),
+        "h": CategoricalDistribution((1, 2)),
+    }
+    # The command line fixed g; plain overrides go to every job unchanged.
+    assert space.fixed == ["f=fixed", "g=0.25", "++i=7"]
+    params = {"a": 2, "b": 1.5, "c": 1e-05, "d": 7, "e": "y z", "h": 2}
+    assert space.overrides(params) == [
+        "a=2",
+        "b=1.5",
+        "c=1e-05",
+        "d=7",
+        "e=y\\ z",
+        "f=fixed",
+        "g=0.25",
+        "+h=2",
+        "++i=7",
+    ]
+
+
+def test_bad_search_space_is_a_clear_error() -> None:
+    with pytest.raises(SearchSpaceError, match=r"x=tag.*integer bounds"):
+        build_search_space(parse_overrides({"x": "tag(log, interval(0, 1))"}, []))
+
+
+def test_job_values_are_checked() -> None:
+    single = NstOptunaSweeper(n_trials=1)
+    assert single._values(0.5) == ([0.5], None)
+    assert single._values([2]) == ([2.0], None)
+    assert single._values(math.nan)[0] is None
+    assert single._values(math.inf)[0] is None
+    assert single._values([1.0, 2.0])[0] is None  # two values, one direction
+    assert single._values(None)[0] is None
+    assert "objectives" in str(single._values({"score": 1.0})[1])
+
+    picking = NstOptunaSweeper(direction=["minimize", "maximize"], objectives=["a", "b.c"])
+    assert picking._values({"a": 1, "b": {"c": 2.5}, "z": 0}) == ([1.0, 2.5], None)
+    assert picking._values({"a": 1})[0] is None
+
+
+def test_storage_urls() -> None:
+    assert resolve_storage_url("sqlite:///runs/o.db", "/base") == "sqlite:////base/runs/o.db"
+    assert resolve_storage_url("sqlite:////abs/o.db", "/base") == "sqlite:////abs/o.db"
+    url = "postgresql://me:secret@db.example:5432/optuna"
+    assert resolve_storage_url(url, "/base") == url
+    assert "secret" not in str(redact_url(url))
+    assert redact_url(url) == "postgresql://me:***@db.example:5432/optuna"
