@@ -41,6 +41,7 @@ tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (extra
 	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 $(ARGS)
 
 dashboard: ## optuna-dashboard over runs/optuna.db on http://127.0.0.1:8080 (installs the extra)
+	@test -s runs/optuna.db || { echo "runs/optuna.db has no study yet: run 'make tune' first" >&2; exit 2; }
 	$(BIN)/python -m pip install --quiet -e ".[dashboard]"
 	$(BIN)/optuna-dashboard sqlite:///runs/optuna.db --host 127.0.0.1 --port 8080
 

@@ -10,10 +10,10 @@ import logging
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nst_optuna_sweeper import current_trial, trial_info
 from nst_sweep.callbacks import RESULT_ARTIFACT, read_parent
-from nst_sweep.errors import UserError
+from nst_sweep.errors import UserError, first_line
 from nst_sweep.images import load_pair, save_image
 from nst_sweep.quiet import import_tensorflow_quietly
-from nst_sweep.settings import TransferSettings
-from nst_sweep.tracking import MlflowTracker, NullTracker, flatten, quiet_mlflow_logging
+from nst_sweep.score import SCORE_LAYERS, Scorer
+from nst_sweep.settings import RunOptions, TransferSettings, flush_every
+from nst_sweep.tracking import (
+    MlflowTracker,
+    NullTracker,
+    flatten,
+    quiet_mlflow_logging,
+    tracking_enabled,
+)
 
 log = logging.getLogger("nst_sweep")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -69,9 +76,10 @@ def job_context(uri: str) -> tuple[str | None, str | None, dict[str, str]]:
 
 def make_tracker(cfg: DictConfig) -> NullTracker:
     """The MLflow run for this job (or a no-op tracker for ``tracking=none``)."""
-    tracking = cfg.get("tracking") or {}
-    if not tracking.get("enabled", True):
+    if not tracking_enabled(cfg):
         return NullTracker()
+    tracking = cfg.tracking
+    batch_steps = flush_every(tracking)
     quiet_mlflow_logging()
     uri = str(tracking.get("uri"))
     parent, job_name, tags = job_context(uri)
@@ -83,18 +91,13 @@ def make_tracker(cfg: DictConfig) -> NullTracker:
             run_name=tracking.get("run_name") or job_name,
             parent_run_id=parent,
             tags=tags,
-            flush_every=int(tracking.get("flush_every", 25)),
+            flush_every=batch_steps,
         )
     except Exception as exc:
         raise UserError(
-            f"tracking.uri={uri}: cannot open the MLflow store ({_first_line(exc)}); pass "
+            f"tracking.uri={uri}: cannot open the MLflow store ({first_line(exc)}); pass "
             "sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
         ) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 def _is_pruned(exc: BaseException) -> bool:
@@ -113,13 +116,13 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
     """Validate, load, stylize, save and log; returns the final metrics."""
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     settings = TransferSettings.from_mapping(config)
+    options = RunOptions.from_mapping(config)
     content, style = load_pair(
         str(config["content"]),
         str(config["style"]),
         settings.image.size,
         settings.image.style_scale,
     )
-    output = Path(str(config.get("output") or "result.png"))
     import_tensorflow_quietly()  # only now: bad paths and values fail fast, before TF loads
     import tensorflow as tf
 
@@ -137,18 +140,17 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
     )
     vgg = load_vgg19(settings.model.weights, settings.seed)
     extractor = FeatureExtractor(vgg, settings.layers.all, settings.model.pooling)
-    score_cfg = config.get("score") or {}
-    scorer = make_scorer(score_cfg, settings, vgg, content, style)
+    scorer = make_scorer(options, settings, vgg, content, style)
     tracker.log_image("content", content)
     tracker.log_image("style", style)
-    tracking = config.get("tracking") or {}
+    steps = settings.optimizer.steps
     hooks = []
-    if scorer is not None and int(score_cfg.get("every", 0) or 0) > 0:
-        hooks.append(ScoreReporter(scorer, tracker, int(score_cfg["every"]), current_trial()))
+    if scorer is not None and options.score_every > 0:
+        hooks.append(ScoreReporter(scorer, tracker, options.score_every, steps, current_trial()))
     reporter = StepReporter(
         tracker,
-        total_steps=settings.optimizer.steps,
-        image_every=int(tracking.get("image_every", 0) or 0),
+        total_steps=steps,
+        image_every=options.image_every,
         show=bool(config.get("progress", True)),
         hooks=hooks,
     )
@@ -156,47 +158,43 @@ def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
         result = stylize(content, style, settings, callback=reporter, extractor=extractor)
     finally:
         reporter.close()
-    save_image(result.image, output)
+    save_image(result.image, options.output)
     tracker.log_image("result", result.image, step=result.final.step)
     with tempfile.TemporaryDirectory() as tmp:  # a fixed name lets the sweep summary find it
         tracker.log_artifact(save_image(result.image, Path(tmp) / RESULT_ARTIFACT))
     metrics = {f"loss/{k}": v for k, v in result.final.losses().items()}
     if scorer is not None:
-        score = score_metrics(scorer(result.image))
+        score = scorer(result.image).metrics()
         tracker.log_metrics(score, step=result.final.step)
         metrics.update(score)
         log.info("score %.4f (content %.4f, style %.4f)", *score.values())
-    log.info("wrote %s (loss %.4g after %d steps)", output, result.final.total, result.steps)
+    log.info(
+        "wrote %s (loss %.4g after %d steps)", options.output, result.final.total, result.steps
+    )
     return metrics
 
 
 def make_scorer(
-    score_cfg: Mapping[str, Any], settings: TransferSettings, vgg: Any, content: Any, style: Any
-) -> Any:
+    options: RunOptions, settings: TransferSettings, vgg: Any, content: Any, style: Any
+) -> Scorer | None:
     """The perceptual scorer for this run, or None when ``score.enabled`` is false.
 
     The evaluation network defaults to the run's own VGG19 (no second load); ``score.weights``
     picks another, e.g. ImageNet weights to judge runs optimised with something else.
     """
     from nst_sweep.features import FeatureExtractor, load_vgg19
-    from nst_sweep.score import SCORE_LAYERS, Scorer
 
-    if not score_cfg.get("enabled", True):
+    if not options.score_enabled:
         return None
-    weights = score_cfg.get("weights") or settings.model.weights
-    network = vgg if weights == settings.model.weights else load_vgg19(str(weights), settings.seed)
+    weights = options.score_weights or settings.model.weights
+    network = (
+        vgg
+        if weights == settings.model.weights
+        else load_vgg19(str(weights), settings.seed, key="score.weights")
+    )
     # Always max pooling: scores must be comparable whatever model.pooling a run used.
     features = FeatureExtractor(network, SCORE_LAYERS, "max")
     return Scorer(content, style, features)
-
-
-def score_metrics(score: Any) -> dict[str, float]:
-    """MLflow/Optuna names of a ``Score``."""
-    return {
-        "score": score.score,
-        "score/content": score.content_distance,
-        "score/style": score.style_distance,
-    }
 
 
 def log_config(tracker: NullTracker, cfg: DictConfig) -> None:
@@ -234,14 +232,14 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
             tracker.set_tags({"optuna.pruned": "true"})
             tracker.finish("KILLED", f"pruned by Optuna: {exc}")
             raise
-        tracker.finish("FAILED", f"{type(exc).__name__}: {_first_line(exc)}")
+        tracker.finish("FAILED", f"{type(exc).__name__}: {first_line(exc)}")
         if not multirun:
             raise
         # In a sweep one broken job (out of memory, a bug) must not stop the others.
         log.exception("job failed")
         return math.nan
     except BaseException as exc:  # Ctrl-C, pruning, SystemExit
-        tracker.finish("KILLED", f"{type(exc).__name__}: {_first_line(exc)}")
+        tracker.finish("KILLED", f"{type(exc).__name__}: {first_line(exc)}")
         raise
     tracker.finish("FINISHED")
     return metrics
@@ -274,6 +272,8 @@ def main() -> None:
 
     # Make Hydra raise instead of printing its own multi-line report and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # A kill (CI cancel, scheduler) unwinds like Ctrl-C: runs end KILLED, not RUNNING forever.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         hydra_task()
     except UserError as exc:  # e.g. raised by the sweeper while parsing its search space

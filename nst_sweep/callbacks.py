@@ -19,7 +19,8 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from nst_sweep.tracking import MlflowTracker, quiet_mlflow_logging
+from nst_sweep.records import LOSS_NAMES
+from nst_sweep.tracking import MlflowTracker, quiet_mlflow_logging, tracking_enabled
 
 # MLflow draws a progress bar for every artifact the summary downloads.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 PARENT_FILE = "mlflow_parent.json"
 RESULT_ARTIFACT = "result.png"
-CURVE_METRICS = ("loss/total", "loss/content", "loss/style", "loss/tv")
+CURVE_METRICS = tuple(f"loss/{name}" for name in LOSS_NAMES)
 
 
 def read_parent(sweep_dir: str | Path, uri: str) -> str | None:
@@ -47,9 +48,9 @@ class MlflowSweepCallback(Callback):
         self.parent: MlflowTracker | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        tracking = config.get("tracking") or {}
-        if not tracking.get("enabled", False):
+        if not tracking_enabled(config):
             return
+        tracking = config.tracking
         from nst_sweep.app import git_commit  # local: the app imports this module's helpers
 
         quiet_mlflow_logging()
@@ -103,7 +104,7 @@ def child_runs(parent: MlflowTracker) -> list[Any]:
     return sorted(runs, key=lambda r: int(r.data.tags.get("hydra.job.num", 0)))
 
 
-def _final_image(client: Any, run: Any) -> np.ndarray | None:
+def final_image(client: Any, run: Any) -> np.ndarray | None:
     from nst_sweep.images import load_image
 
     if run.info.status != "FINISHED":
@@ -124,12 +125,17 @@ def summarize_children(parent: MlflowTracker) -> None:
     runs = child_runs(parent)
     if not runs:
         return
+    for run in runs:  # a worker killed from outside (e.g. out of memory) never closed its run
+        if run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, "failure.reason", "the job's process died")
+            client.set_terminated(run.info.run_id, status="KILLED")
+    runs = child_runs(parent)
     labels = job_labels([r.data.params for r in runs])
     labels = [
         label if r.info.status == "FINISHED" else f"{label}\n{r.info.status}"
         for label, r in zip(labels, runs, strict=True)
     ]
-    images = [_final_image(client, r) for r in runs]
+    images = [final_image(client, r) for r in runs]
     sheet = contact_sheet(images, labels, title=client.get_run(parent.run_id).info.run_name)
     parent.client.log_image(parent.run_id, sheet, artifact_file="contact_sheet.png")
     curves = {

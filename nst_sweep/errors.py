@@ -10,3 +10,9 @@ class UserError(Exception):
 
 class DivergenceError(UserError):
     """The loss became NaN or infinite: the settings (usually the learning rate) are unstable."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an exception's message (or its type name), shortened."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]

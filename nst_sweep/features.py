@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_sweep.errors import UserError
+from nst_sweep.errors import UserError, first_line
 from nst_sweep.settings import VGG19_CONV_LAYERS
 
 # ImageNet channel means in BGR order, as VGG was trained (and as the paper states).
@@ -40,27 +40,26 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
-def _imagenet_vgg19() -> keras.Model:
+def _imagenet_vgg19(key: str) -> keras.Model:
     try:
         return keras.applications.VGG19(weights="imagenet", include_top=False)
     except Exception as exc:  # Keras raises a bare Exception for a failed download.
         target = keras_cache_dir() / IMAGENET_NOTOP_FILE
         raise UserError(
-            f"model.weights=imagenet: cannot get the VGG19 ImageNet weights ({type(exc).__name__}, "
-            f"offline?); download {IMAGENET_NOTOP_URL} to {target}, or pass model.weights=random "
-            "or model.weights=/path/to/vgg19.weights.h5"
+            f"{key}=imagenet: cannot get the VGG19 ImageNet weights ({type(exc).__name__}, "
+            f"offline?); download {IMAGENET_NOTOP_URL} to {target}, or pass {key}=random "
+            f"or {key}=/path/to/vgg19.weights.h5"
         ) from exc
 
 
-def _file_vgg19(path: Path) -> keras.Model:
+def _file_vgg19(path: Path, key: str) -> keras.Model:
     if not path.is_file():
         raise UserError(
-            f"model.weights={path}: no such file; pass a VGG19 .h5/.weights.h5 file, "
-            "imagenet or random"
+            f"{key}={path}: no such file; pass a VGG19 .h5/.weights.h5 file, imagenet or random"
         )
     if not path.name.endswith(".h5"):
         raise UserError(
-            f"model.weights={path}: not an .h5 file; pass a VGG19 weights file saved by Keras "
+            f"{key}={path}: not an .h5 file; pass a VGG19 weights file saved by Keras "
             "(.weights.h5 or .h5)"
         )
     model = keras.applications.VGG19(weights=None, include_top=False)
@@ -74,9 +73,9 @@ def _file_vgg19(path: Path) -> keras.Model:
             full = keras.applications.VGG19(weights=None, include_top=True)
             _load_strictly(full, path)
         except Exception:
-            reason = str(notop_error).strip().splitlines()[0].split(". ")[0][:160]
+            reason = first_line(notop_error, 160).split(". ")[0]
             raise UserError(
-                f"model.weights={path}: does not fit VGG19 ({reason}); pass weights saved "
+                f"{key}={path}: does not fit VGG19 ({reason}); pass weights saved "
                 "from keras.applications.VGG19, or imagenet or random"
             ) from notop_error
         for layer in model.layers:
@@ -99,15 +98,18 @@ def _load_strictly(model: keras.Model, path: Path) -> None:
         raise ValueError(f"{len(skipped)} parts of the network are not in the file")
 
 
-def load_vgg19(weights: str, seed: int = 0) -> keras.Model:
-    """The convolutional part of VGG19 with ``imagenet``, ``random`` (seeded) or file weights."""
+def load_vgg19(weights: str, seed: int = 0, key: str = "model.weights") -> keras.Model:
+    """The convolutional part of VGG19 with ``imagenet``, ``random`` (seeded) or file weights.
+
+    ``key`` is the setting the user typed, so that errors name it (``--weights`` in nst-score).
+    """
     if weights == "imagenet":
-        return _imagenet_vgg19()
+        return _imagenet_vgg19(key)
     if weights == "random":
         # Same seed, same network: the initialisers draw from Keras' global seed.
         keras.utils.set_random_seed(seed)
         return keras.applications.VGG19(weights=None, include_top=False)
-    return _file_vgg19(Path(weights).expanduser())
+    return _file_vgg19(Path(weights).expanduser(), key)
 
 
 def truncated_network(vgg: keras.Model, layers: Sequence[str], pooling: str = "max") -> keras.Model:

@@ -15,6 +15,8 @@ from nst_sweep.errors import UserError
 SAMPLES_DIR = Path(__file__).parent / "samples"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# VGG19 halves the image four times before block5: a side below 16 px vanishes to nothing.
+MIN_SIDE = 16
 
 
 def sample_images() -> dict[str, Path]:
@@ -68,7 +70,7 @@ def load_image(path: str | Path) -> np.ndarray:
             return _pil_to_float_rgb(img)
     except FileNotFoundError as exc:
         raise UserError(f"{path}: no such file; pass an existing image path") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise UserError(
             f"{path}: not a readable image ({exc.__class__.__name__}); pass a PNG, JPEG or "
             "another format Pillow reads"
@@ -122,6 +124,17 @@ def load_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load content (long side ``size``) and style (long side ``style_scale`` x content's)."""
     content_img = resize_long_side(load_image(resolve_image(content, "content")), size)
-    style_long = max(16, round(style_scale * max(content_img.shape[:2])))
+    if min(content_img.shape[:2]) < MIN_SIDE:
+        raise UserError(
+            f"content={content}: at image.size={size} its short side is "
+            f"{min(content_img.shape[:2])} px; raise image.size so it is at least {MIN_SIDE} px"
+        )
+    style_long = round(style_scale * max(content_img.shape[:2]))
     style_img = resize_long_side(load_image(resolve_image(style, "style")), style_long)
+    if min(style_img.shape[:2]) < MIN_SIDE:
+        raise UserError(
+            f"image.style_scale={style_scale}: the style image would be "
+            f"{style_img.shape[1]}x{style_img.shape[0]} px; raise image.style_scale or "
+            f"image.size so its short side is at least {MIN_SIDE} px"
+        )
     return content_img, style_img

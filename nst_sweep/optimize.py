@@ -25,6 +25,8 @@ from nst_sweep.settings import TransferSettings
 
 @dataclass(frozen=True)
 class StylizeResult:
+    """The final image, the losses of its last record, and the number of updates made."""
+
     image: np.ndarray
     final: StepRecord
     steps: int  # updates actually made (L-BFGS may converge early)
@@ -108,7 +110,9 @@ def make_keras_optimizer(settings: TransferSettings) -> keras.optimizers.Optimiz
     raise ValueError(f"{opt.name} is not a first-order Keras optimizer")
 
 
-def _record(step: int, values: np.ndarray, start: float, image: Callable[[], np.ndarray]):
+def _record(
+    step: int, values: np.ndarray, start: float, image: Callable[[], np.ndarray]
+) -> StepRecord:
     total, content, style, tv = (float(v) for v in values)
     if not math.isfinite(total):
         raise DivergenceError(
@@ -127,23 +131,27 @@ def _run_first_order(
     optimizer = make_keras_optimizer(settings)
 
     @tf.function
-    def train_step() -> tf.Tensor:
+    def train_step() -> tuple[tf.Tensor, tf.Tensor]:
+        before = tf.identity(image)  # the image the returned losses belong to
         with tf.GradientTape() as tape:
             terms = objective.terms(image)
             total = terms[0]  # sliced inside the tape, or the gradient is None
         grad = tape.gradient(total, image)
         optimizer.apply_gradients([(grad, image)])
-        image.assign(tf.clip_by_value(image, 0.0, 1.0))  # keep pixels valid
-        return terms  # losses of the image *before* this update
+        # The network and eq (5) assume real pixels; an update may step outside [0, 1].
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+        return terms, before
 
     evaluate = tf.function(objective.terms)
-    snapshot = image.numpy  # bound method: reads the variable when called
     start = time.perf_counter()
     for step in range(settings.optimizer.steps):
-        callback(_record(step, train_step().numpy(), start, snapshot))
-    final = _record(settings.optimizer.steps, evaluate(image).numpy(), start, snapshot)
+        terms, before = train_step()
+        # The copy to host happens only if the callback asks for the image.
+        callback(_record(step, terms.numpy(), start, before.numpy))
+    final_image = image.numpy()
+    final = _record(settings.optimizer.steps, evaluate(image).numpy(), start, lambda: final_image)
     callback(final)
-    return StylizeResult(image.numpy(), final, settings.optimizer.steps)
+    return StylizeResult(final_image, final, settings.optimizer.steps)
 
 
 def _run_lbfgs(
@@ -166,15 +174,17 @@ def _run_lbfgs(
     last: dict[str, np.ndarray] = {}
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        terms, grad = value_and_grad(tf.constant(x, tf.float32))
-        last["x"], last["terms"] = x.copy(), terms.numpy()
-        # scipy's L-BFGS-B works in float64; a float32 gradient loses the line search.
-        return float(last["terms"][0]), grad.numpy().astype(np.float64)
+        # scipy evaluates x0 once more than we do: reuse the last evaluation at the same point.
+        if "x" not in last or not np.array_equal(last["x"], x):
+            terms, grad = value_and_grad(tf.constant(x, tf.float32))
+            # scipy's L-BFGS-B works in float64; a float32 gradient loses the line search.
+            last["x"], last["terms"] = x.copy(), terms.numpy()
+            last["grad"] = grad.numpy().astype(np.float64)
+        return float(last["terms"][0]), last["grad"]
 
     def terms_at(x: np.ndarray) -> np.ndarray:
-        if "x" in last and np.array_equal(last["x"], x):
-            return last["terms"]  # the line search usually ends on the accepted point
-        return value_and_grad(tf.constant(x, tf.float32))[0].numpy()
+        fun(x)  # cached when the line search ended on the accepted point (the usual case)
+        return last["terms"]
 
     def image_of(x: np.ndarray) -> Callable[[], np.ndarray]:
         return lambda: x.reshape(shape).astype(np.float32)

@@ -51,20 +51,21 @@ class ScoreReporter:
     this raises ``optuna.TrialPruned`` out of the loop.
     """
 
-    def __init__(self, scorer: Callable[[Any], Any], tracker: NullTracker, every: int, trial: Any):
+    def __init__(
+        self, scorer: Callable[[Any], Any], tracker: NullTracker, every: int, total_steps: int,
+        trial: Any,
+    ):  # fmt: skip
         self.scorer, self.tracker, self.every, self.trial = scorer, tracker, every, trial
+        self.total_steps = total_steps
         # Optuna cannot prune (or take intermediate values of) multi-objective studies.
         self.can_prune = trial is not None and len(trial.study.directions) == 1
 
     def __call__(self, record: StepRecord) -> None:
-        if record.step == 0 or record.step % self.every:
+        # The last step is scored by the app once the loop is over.
+        if record.step == 0 or record.step % self.every or record.step >= self.total_steps:
             return
         score = self.scorer(record.image())
-        self.tracker.log_metrics(
-            {"score": score.score, "score/content": score.content_distance,
-             "score/style": score.style_distance},
-            step=record.step,
-        )  # fmt: skip
+        self.tracker.log_metrics(score.metrics(), step=record.step)
         if self.can_prune:
             import optuna
 

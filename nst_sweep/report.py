@@ -550,23 +550,12 @@ def _pareto_figure(study: optuna.Study, complete: Sequence[optuna.trial.FrozenTr
     off = [t for t in complete if t.number not in front]
     for i, (a, b) in enumerate(pairs):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        if off:
-            ax.scatter(
-                [t.values[a] for t in off],
-                [t.values[b] for t in off],
-                color="tab:blue",
-                alpha=0.5,
-                s=18,
-                label="trial",
-            )
-        if on:
-            ax.scatter(
-                [t.values[a] for t in on],
-                [t.values[b] for t in on],
-                color="tab:red",
-                s=28,
-                label="Pareto front",
-            )
+        groups = ((off, "trial", {"color": "tab:blue", "alpha": 0.5, "s": 18}),
+                  (on, "Pareto front", {"color": "tab:red", "s": 28}))  # fmt: skip
+        for trials, label, style in groups:
+            if trials:
+                xs, ys = [t.values[a] for t in trials], [t.values[b] for t in trials]
+                ax.scatter(xs, ys, label=label, **style)
         ax.set_xlabel(names[a])
         ax.set_ylabel(names[b])
         ax.grid(True, alpha=0.3)

@@ -110,6 +110,14 @@ class Score:
     style_distance: float
     score: float
 
+    def metrics(self) -> dict[str, float]:
+        """The names runs log and searches optimise: score, score/content, score/style."""
+        return {
+            "score": self.score,
+            "score/content": self.content_distance,
+            "score/style": self.style_distance,
+        }
+
     def as_dict(self) -> dict[str, float]:
         """Plain dict for logging (keys: content_distance, style_distance, score)."""
         return {key: float(value) for key, value in asdict(self).items()}

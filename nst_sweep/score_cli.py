@@ -54,7 +54,9 @@ def score_images(args: argparse.Namespace) -> dict[str, float]:
     from nst_sweep.features import FeatureExtractor, load_vgg19
     from nst_sweep.score import SCORE_LAYERS, Scorer
 
-    features = FeatureExtractor(load_vgg19(args.weights, args.seed), SCORE_LAYERS, "max")
+    features = FeatureExtractor(
+        load_vgg19(args.weights, args.seed, key="--weights"), SCORE_LAYERS, "max"
+    )
     return Scorer(content, style, features)(result).as_dict()
 
 

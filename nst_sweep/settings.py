@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nst_sweep.errors import UserError
+from nst_sweep.images import SAVE_SUFFIXES
 
 # Convolution layers of Keras' VGG19, in network order (the only layers losses may use).
 VGG19_CONV_LAYERS: tuple[str, ...] = (
@@ -110,13 +112,13 @@ class OptimizerSettings:
     name: str = "adam"
     steps: int = 300
     lr: float = 0.02
-    beta_1: float = 0.99  # Adam
-    beta_2: float = 0.999  # Adam
-    epsilon: float = 0.1  # Adam
-    momentum: float = 0.9  # SGD
+    beta_1: float = 0.99  # Adam: first-moment decay
+    beta_2: float = 0.999  # Adam: second-moment decay
+    epsilon: float = 0.1  # Adam: large, since gradients of summed losses are large
+    momentum: float = 0.9  # SGD: heavy-ball momentum
     decay_rate: float = 0.96  # SGD: lr * decay_rate ** (step / decay_steps)
-    decay_steps: int = 100  # SGD
-    history_size: int = 10  # L-BFGS
+    decay_steps: int = 100  # SGD: steps per decay_rate factor
+    history_size: int = 10  # L-BFGS: past updates kept for the curvature estimate
 
 
 @dataclass(frozen=True)
@@ -146,20 +148,31 @@ class TransferSettings:
         opt = dict(cfg.get("optimizer") or {})
         image = dict(cfg.get("image") or {})
         defaults = OptimizerSettings()
+        loss_defaults, image_defaults = LossSettings(), ImageSettings()
         return cls(
             model=ModelSettings(
                 weights=_weights(model.get("weights", ModelSettings.weights)),
-                pooling=_choice(model.get("pooling", "max"), "model.pooling", POOLING_MODES),
+                pooling=_choice(
+                    model.get("pooling", ModelSettings.pooling), "model.pooling", POOLING_MODES
+                ),
             ),
             layers=LayerSettings(
                 style=_layers(layers.get("style", LayerSettings.style), "layers.style"),
                 content=_layers(layers.get("content", LayerSettings.content), "layers.content"),
             ),
             loss=LossSettings(
-                content_weight=_number(loss.get("content_weight", 1.0), "loss.content_weight"),
-                style_weight=_number(loss.get("style_weight", 1e4), "loss.style_weight"),
-                tv_weight=_number(loss.get("tv_weight", 10.0), "loss.tv_weight"),
-                tv_exponent=_number(loss.get("tv_exponent", 1.25), "loss.tv_exponent", minimum=1.0),
+                content_weight=_number(
+                    loss.get("content_weight", loss_defaults.content_weight), "loss.content_weight"
+                ),
+                style_weight=_number(
+                    loss.get("style_weight", loss_defaults.style_weight), "loss.style_weight"
+                ),
+                tv_weight=_number(loss.get("tv_weight", loss_defaults.tv_weight), "loss.tv_weight"),
+                tv_exponent=_number(
+                    loss.get("tv_exponent", loss_defaults.tv_exponent),
+                    "loss.tv_exponent",
+                    minimum=1.0,
+                ),
             ),
             optimizer=OptimizerSettings(
                 name=_choice(opt.get("name", "adam"), "optimizer", OPTIMIZERS),
@@ -185,9 +198,11 @@ class TransferSettings:
                 ),
             ),
             image=ImageSettings(
-                size=_integer(image.get("size", 256), "image.size", MIN_SIZE, MAX_SIZE),
-                init=_choice(image.get("init", "content"), "image.init", INIT_MODES),
-                style_scale=_style_scale(image.get("style_scale", 1.0)),
+                size=_integer(
+                    image.get("size", image_defaults.size), "image.size", MIN_SIZE, MAX_SIZE
+                ),
+                init=_choice(image.get("init", image_defaults.init), "image.init", INIT_MODES),
+                style_scale=_style_scale(image.get("style_scale", image_defaults.style_scale)),
             ),
             seed=_integer(cfg.get("seed", 0), "seed", 0, 2**32 - 1),
         )
@@ -214,3 +229,36 @@ def _weights(value: Any) -> str:
     if not text:
         raise UserError("model.weights is empty; pass imagenet, random or a path to a .h5 file")
     return text
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of the command around one transfer: output file, logging cadence, scoring."""
+
+    output: Path
+    image_every: int  # steps between snapshot images; 0 = first and last only
+    score_enabled: bool
+    score_weights: str | None  # evaluation network; None = the run's own
+    score_every: int  # steps between intermediate scores; 0 = at the end only
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> RunOptions:
+        """Validate the edge options, so that a typo fails before minutes of optimisation."""
+        tracking = dict(cfg.get("tracking") or {})
+        score = dict(cfg.get("score") or {})
+        output = Path(str(cfg.get("output") or "result.png"))
+        if output.suffix.lower() not in SAVE_SUFFIXES:
+            raise UserError(f"output={output}: unsupported suffix; use .png or .jpg")
+        weights = score.get("weights")
+        return cls(
+            output=output,
+            image_every=_integer(tracking.get("image_every", 0) or 0, "tracking.image_every", 0),
+            score_enabled=bool(score.get("enabled", True)),
+            score_weights=_weights(weights) if weights else None,
+            score_every=_integer(score.get("every", 0) or 0, "score.every", 0),
+        )
+
+
+def flush_every(tracking: Mapping[str, Any]) -> int:
+    """Steps between asynchronous metric batches (``tracking.flush_every``)."""
+    return _integer(tracking.get("flush_every", 25), "tracking.flush_every", 1)

@@ -55,7 +55,7 @@ def trial_label(trial: Any, objectives: list[str]) -> str:
 
 def log_study_summary(parent: MlflowTracker, sweeper_cfg: Any) -> None:
     """Best params/metrics, study plots and a contact sheet of the best trials."""
-    from nst_sweep.callbacks import _final_image
+    from nst_sweep.callbacks import final_image
     from nst_sweep.report import contact_sheet, study_figures
 
     study = load_study(sweeper_cfg)
@@ -82,7 +82,7 @@ def log_study_summary(parent: MlflowTracker, sweeper_cfg: Any) -> None:
 
     shown = ranked[:BEST_SHOWN]
     runs = trial_runs(parent, study.study_name, [t.number for t in shown])
-    images = [_final_image(parent.client, runs[t.number]) if t.number in runs else None
+    images = [final_image(parent.client, runs[t.number]) if t.number in runs else None
               for t in shown]  # fmt: skip
     if shown:
         sheet = contact_sheet(

@@ -36,6 +36,12 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def tracking_enabled(config: Mapping[str, Any]) -> bool:
+    """Whether the config asks for MLflow tracking (``tracking=none`` sets enabled: false)."""
+    tracking = config.get("tracking") or {}
+    return bool(tracking.get("enabled", True))
+
+
 class NullTracker:
     """Tracks nothing; lets the app run without an MLflow store."""
 
@@ -79,6 +85,7 @@ class MlflowTracker(NullTracker):
         self.flush_every = flush_every
         self._pending: list[Any] = []
         self._in_flight: list[Any] = []  # asynchronous batches still being written
+        self._steps_buffered = 0
         self._finished = False
 
     def log_params(self, params: Mapping[str, str]) -> None:
@@ -98,13 +105,15 @@ class MlflowTracker(NullTracker):
 
         now = int(time.time() * 1000)
         self._pending.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
-        if len(self._pending) >= 4 * self.flush_every:
-            self.flush(synchronous=False)
 
     def log_step(self, record: StepRecord) -> None:
         metrics = {f"loss/{name}": value for name, value in record.losses().items()}
         metrics["perf/seconds"] = record.seconds
         self.log_metrics(metrics, record.step)
+        self._steps_buffered += 1
+        if self._steps_buffered >= self.flush_every:
+            self._steps_buffered = 0
+            self.flush(synchronous=False)
 
     def flush(self, synchronous: bool = True) -> None:
         """Send buffered metrics; asynchronous inside the loop, synchronous at the end."""
@@ -139,10 +148,12 @@ class MlflowTracker(NullTracker):
         self._finished = True
         try:
             self.flush()
-            if reason:
-                self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason[:5000])
-        finally:
-            self.client.set_terminated(self.run_id, status=status)
+        except Exception as exc:  # the run must still end, and the real error must surface
+            log.warning("could not send the last metrics to MLflow: %s", exc)
+            status, reason = "FAILED", reason or f"logging failed: {exc}"
+        if reason:
+            self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason[:5000])
+        self.client.set_terminated(self.run_id, status=status)
 
 
 def experiment_id_for(client: Any, name: str, uri: str = "") -> str:

@@ -126,6 +126,9 @@ BAD_INPUTS = {
     "weights not vgg": (["model.weights=SMALL"], "does not fit VGG19"),
     "unknown optimizer": (["optimizer=rmsprop"], "optimizer=rmsprop: no such config option"),
     "unknown key": (["loss.gamma=1"], "loss.gamma"),
+    "output suffix": (["output=result.tif"], "output=result.tif: unsupported suffix"),
+    "score interval": (["score.every=-5"], "score.every=-5: out of range"),
+    "style too small": (["image.style_scale=0.25"], "image.style_scale=0.25: the style image"),
 }
 
 

@@ -72,9 +72,12 @@ def test_resize_long_side_keeps_aspect():
 def test_style_scale_uses_content_long_side(tmp_path):
     Image.new("RGB", (80, 40)).save(tmp_path / "c.png")
     Image.new("RGB", (30, 90)).save(tmp_path / "s.png")
-    content, style = load_pair(str(tmp_path / "c.png"), str(tmp_path / "s.png"), 64, 0.5)
+    content, style = load_pair(str(tmp_path / "c.png"), str(tmp_path / "s.png"), 64, 0.75)
     assert content.shape == (32, 64, 3)
-    assert style.shape == (32, 11, 3)  # long side 0.5 x 64, own aspect ratio 1:3
+    assert style.shape == (48, 16, 3)  # long side 0.75 x 64, own aspect ratio 1:3
+    # Too small for VGG19's four poolings: a clear error instead of a TensorFlow crash.
+    with pytest.raises(UserError, match=r"image.style_scale=0.5: the style image would be 11x32"):
+        load_pair(str(tmp_path / "c.png"), str(tmp_path / "s.png"), 64, 0.5)
 
 
 def test_save_png_and_jpeg_round_trip(tmp_path):

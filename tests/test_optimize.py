@@ -64,6 +64,9 @@ def test_content_init_starts_with_zero_content_loss(extractor):
     records = []
     stylize(CONTENT, STYLE, s, records.append, extractor)
     assert records[0].content == 0.0 and records[0].style > 0
+    # Each record's image is the one its losses were computed on: step 0 is the initial image.
+    np.testing.assert_array_equal(records[0].image(), CONTENT)
+    assert not np.array_equal(records[1].image(), CONTENT)
 
 
 def test_init_modes():
