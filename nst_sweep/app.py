@@ -55,9 +55,8 @@ def git_commit() -> str:
 
 def job_context(uri: str) -> tuple[str | None, str | None, dict[str, str]]:
     """(parent run id, run name, tags) of this Hydra job: nested under the sweep's parent."""
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:  # not under Hydra
+    hydra_cfg = _hydra_config()
+    if hydra_cfg is None:
         return None, None, {}
     overrides = [str(o) for o in hydra_cfg.overrides.task]
     tags = {"hydra.overrides": " ".join(overrides)[:5000]}
@@ -105,11 +104,14 @@ def _is_pruned(exc: BaseException) -> bool:
     return optuna is not None and isinstance(exc, optuna.TrialPruned)
 
 
+def _hydra_config() -> DictConfig | None:
+    """Hydra's config of the running job, or None when called from plain Python."""
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
 def _is_multirun() -> bool:
-    try:
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except ValueError:  # not under Hydra (called from Python)
-        return False
+    hydra_cfg = _hydra_config()
+    return hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN
 
 
 def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
@@ -205,10 +207,8 @@ def log_config(tracker: NullTracker, cfg: DictConfig) -> None:
         resolved = OmegaConf.to_container(cfg, resolve=False)
     tracker.log_params(flatten(resolved))  # type: ignore[arg-type]
     tracker.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
-    try:
-        overrides = list(HydraConfig.get().overrides.task)
-    except ValueError:
-        overrides = []
+    hydra_cfg = _hydra_config()
+    overrides = list(hydra_cfg.overrides.task) if hydra_cfg is not None else []
     tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(overrides)), "overrides.yaml")
 
 

@@ -97,9 +97,8 @@ class MlflowSweepCallback(Callback):
 def child_runs(parent: MlflowTracker) -> list[Any]:
     """The parent's children, in job order."""
     client = parent.client
-    experiment_id = client.get_run(parent.run_id).info.experiment_id
     runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}'"
+        [parent.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}'"
     )
     return sorted(runs, key=lambda r: int(r.data.tags.get("hydra.job.num", 0)))
 

@@ -100,9 +100,8 @@ def trial_runs(parent: MlflowTracker, study_name: str, numbers: list[int]) -> di
     if not numbers:
         return {}
     client = parent.client
-    experiment_id = client.get_run(parent.run_id).info.experiment_id
     runs = client.search_runs(  # tag filters have no IN: select the numbers here
-        [experiment_id],
+        [parent.experiment_id],
         filter_string=f"tags.`optuna.study` = '{study_name}' and attributes.status = 'FINISHED'",
         max_results=5000,
     )

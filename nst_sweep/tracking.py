@@ -75,12 +75,12 @@ class MlflowTracker(NullTracker):
 
         _ensure_sqlite_folder(uri)
         self.client = MlflowClient(tracking_uri=uri)
-        experiment_id = experiment_id_for(self.client, experiment, uri)
+        self.experiment_id = experiment_id_for(self.client, experiment, uri)
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         self.run_id = self.client.create_run(
-            experiment_id, run_name=run_name, tags=all_tags
+            self.experiment_id, run_name=run_name, tags=all_tags
         ).info.run_id
         self.flush_every = flush_every
         self._pending: list[Any] = []
