@@ -1,7 +1,10 @@
-"""The ``nst-sweep`` command: a Hydra app over ``conf/`` that runs and tracks one transfer per job.
+"""The ``nst-sweep`` command: a thin Hydra shell over the run layer.
 
-Errors a user can cause end with one line on stderr and exit code 2; in a multirun the failing
-job's MLflow run is marked FAILED with the reason and the other jobs go on.
+Hydra composes ``conf/``; this module resolves the config once, opens the job's MLflow run,
+parses ``RunSettings``, calls ``run.run`` and turns the outcome into an exit code. Errors a user
+can cause end with one line on stderr and exit code 2; in a multirun the failing job's MLflow
+run is marked FAILED with the reason and the other jobs go on. Failure handling lives in
+``_end_failed`` only.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import math
 import os
 import re
 import signal
-import subprocess
 import sys
-import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,226 +26,167 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nst_optuna_sweeper import current_trial, trial_info
-from nst_sweep.callbacks import RESULT_ARTIFACT, read_parent
+from nst_sweep.callbacks import read_parent
 from nst_sweep.errors import UserError, first_line
-from nst_sweep.images import load_pair, save_image
-from nst_sweep.quiet import import_tensorflow_quietly
-from nst_sweep.score import SCORE_LAYERS, Scorer
-from nst_sweep.settings import RunOptions, TransferSettings, flush_every
-from nst_sweep.tracking import (
-    MlflowTracker,
-    NullTracker,
-    flatten,
-    quiet_mlflow_logging,
-    tracking_enabled,
+from nst_sweep.names import (
+    CONFIG_ARTIFACT,
+    GIT_COMMIT_TAG,
+    JOB_NUM_TAG,
+    OVERRIDES_ARTIFACT,
+    OVERRIDES_TAG,
+    PRUNED_TAG,
+    STUDY_TAG,
+    TRIAL_NUMBER_TAG,
 )
+from nst_sweep.progress import ScoreHook
+from nst_sweep.run import run
+from nst_sweep.settings import RunSettings, TrackingSettings
+from nst_sweep.tracker import NullTracker, Tracker
+from nst_sweep.tracking import MlflowTracker, flatten, git_commit, quiet_mlflow_logging
 
 log = logging.getLogger("nst_sweep")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+MAX_TAG_LENGTH = 5000  # MLflow's limit for a tag value
 
 
-def git_commit() -> str:
-    """The commit of the checkout the package runs from, or "unknown" (e.g. a wheel install)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5, check=True,
-        )  # fmt: skip
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+@dataclass(frozen=True)
+class JobContext:
+    """What Hydra knows about this job: its overrides and, in a multirun, its place in the sweep."""
+
+    overrides: list[str] = field(default_factory=list)
+    multirun: bool = False
+    job_num: int | None = None
+    sweep_dir: str | None = None
+    trial: tuple[str, int] | None = None  # (study name, trial number) in an nst_optuna search
+
+    @classmethod
+    def current(cls) -> JobContext:
+        """The running Hydra job's context; an empty one when called from plain Python."""
+        if not HydraConfig.initialized():
+            return cls()
+        hydra_cfg = HydraConfig.get()
+        overrides = [str(o) for o in hydra_cfg.overrides.task]
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            return cls(overrides)
+        return cls(overrides, True, int(hydra_cfg.job.num), str(hydra_cfg.sweep.dir), trial_info())
+
+    def run_name(self) -> str | None:
+        if self.trial is not None:
+            return f"trial {self.trial[1]}"
+        return f"job {self.job_num}" if self.multirun else None
+
+    def tags(self) -> dict[str, str]:
+        tags = {OVERRIDES_TAG: " ".join(self.overrides)[:MAX_TAG_LENGTH]}
+        if self.job_num is not None:
+            tags[JOB_NUM_TAG] = str(self.job_num)
+        if self.trial is not None:
+            tags.update({STUDY_TAG: self.trial[0], TRIAL_NUMBER_TAG: str(self.trial[1])})
+        return tags
 
 
-def job_context(uri: str) -> tuple[str | None, str | None, dict[str, str]]:
-    """(parent run id, run name, tags) of this Hydra job: nested under the sweep's parent."""
-    hydra_cfg = _hydra_config()
-    if hydra_cfg is None:
-        return None, None, {}
-    overrides = [str(o) for o in hydra_cfg.overrides.task]
-    tags = {"hydra.overrides": " ".join(overrides)[:5000]}
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None, None, tags
-    tags["hydra.job.num"] = str(hydra_cfg.job.num)
-    name = f"job {hydra_cfg.job.num}"
-    trial = trial_info()
-    if trial is not None:
-        study, number = trial
-        tags.update({"optuna.study": study, "optuna.trial_number": str(number)})
-        name = f"trial {number}"
-    parent = read_parent(hydra_cfg.sweep.dir, uri)
-    return parent, name, tags
-
-
-def make_tracker(cfg: DictConfig) -> NullTracker:
-    """The MLflow run for this job (or a no-op tracker for ``tracking=none``)."""
-    if not tracking_enabled(cfg):
+def open_tracker(tracking: TrackingSettings, job: JobContext) -> Tracker:
+    """The MLflow run for this job, nested under its sweep's parent (or nothing to track)."""
+    if not tracking.enabled:
         return NullTracker()
-    tracking = cfg.tracking
-    batch_steps = flush_every(tracking)
     quiet_mlflow_logging()
-    uri = str(tracking.get("uri"))
-    parent, job_name, tags = job_context(uri)
-    tags["mlflow.source.git.commit"] = git_commit()
+    parent = read_parent(job.sweep_dir, tracking.uri) if job.sweep_dir else None
     try:
         return MlflowTracker(
-            uri=uri,
-            experiment=str(tracking.get("experiment", "nst-sweep")),
-            run_name=tracking.get("run_name") or job_name,
+            uri=tracking.uri,
+            experiment=tracking.experiment,
+            run_name=tracking.run_name or job.run_name(),
             parent_run_id=parent,
-            tags=tags,
-            flush_every=batch_steps,
+            tags={**job.tags(), GIT_COMMIT_TAG: git_commit()},
+            flush_every=tracking.flush_every,
         )
     except Exception as exc:
         raise UserError(
-            f"tracking.uri={uri}: cannot open the MLflow store ({first_line(exc)}); pass "
-            "sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
+            f"tracking.uri={tracking.uri}: cannot open the MLflow store ({first_line(exc)}); "
+            "pass sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
         ) from exc
 
 
-def _is_pruned(exc: BaseException) -> bool:
-    optuna = sys.modules.get("optuna")  # only loaded when a sweep uses it
-    return optuna is not None and isinstance(exc, optuna.TrialPruned)
+def log_config(tracker: Tracker, config: Mapping[str, Any], job: JobContext) -> None:
+    """Params (the flattened config) and the config + Hydra overrides as YAML artifacts."""
+    tracker.log_params(flatten(config))
+    tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))), CONFIG_ARTIFACT)
+    tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(job.overrides)), OVERRIDES_ARTIFACT)
 
 
-def _hydra_config() -> DictConfig | None:
-    """Hydra's config of the running job, or None when called from plain Python."""
-    return HydraConfig.get() if HydraConfig.initialized() else None
-
-
-def _is_multirun() -> bool:
-    hydra_cfg = _hydra_config()
-    return hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN
-
-
-def run_transfer(cfg: DictConfig, tracker: NullTracker) -> dict[str, float]:
-    """Validate, load, stylize, save and log; returns the final metrics."""
-    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    settings = TransferSettings.from_mapping(config)
-    options = RunOptions.from_mapping(config)
-    content, style = load_pair(
-        str(config["content"]),
-        str(config["style"]),
-        settings.image.size,
-        settings.image.style_scale,
-    )
-    import_tensorflow_quietly()  # only now: bad paths and values fail fast, before TF loads
-    import tensorflow as tf
-
-    from nst_sweep.features import FeatureExtractor, device_name, load_vgg19
-    from nst_sweep.optimize import stylize
-    from nst_sweep.progress import ScoreReporter, StepReporter
-
-    tracker.set_tags(
-        {
-            "device": device_name(),
-            "tensorflow.version": tf.__version__,
-            "model.weights": settings.model.weights,
-            "seed": str(settings.seed),
-        }
-    )
-    vgg = load_vgg19(settings.model.weights, settings.seed)
-    extractor = FeatureExtractor(vgg, settings.layers.all, settings.model.pooling)
-    scorer = make_scorer(options, settings, vgg, content, style)
-    tracker.log_image("content", content)
-    tracker.log_image("style", style)
-    steps = settings.optimizer.steps
-    hooks = []
-    if scorer is not None and options.score_every > 0:
-        hooks.append(ScoreReporter(scorer, tracker, options.score_every, steps, current_trial()))
-    reporter = StepReporter(
-        tracker,
-        total_steps=steps,
-        image_every=options.image_every,
-        show=bool(config.get("progress", True)),
-        hooks=hooks,
-    )
+def resolve(cfg: DictConfig) -> dict[str, Any]:
+    """The composed config as plain Python, interpolations resolved (the one conversion)."""
     try:
-        result = stylize(content, style, settings, callback=reporter, extractor=extractor)
-    finally:
-        reporter.close()
-    save_image(result.image, options.output)
-    tracker.log_image("result", result.image, step=result.final.step)
-    with tempfile.TemporaryDirectory() as tmp:  # a fixed name lets the sweep summary find it
-        tracker.log_artifact(save_image(result.image, Path(tmp) / RESULT_ARTIFACT))
-    metrics = {f"loss/{k}": v for k, v in result.final.losses().items()}
-    if scorer is not None:
-        score = scorer(result.image).metrics()
-        tracker.log_metrics(score, step=result.final.step)
-        metrics.update(score)
-        log.info("score %.4f (content %.4f, style %.4f)", *score.values())
-    log.info(
-        "wrote %s (loss %.4g after %d steps)", options.output, result.final.total, result.steps
-    )
-    return metrics
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except Exception as exc:
+        raise UserError(f"config: {first_line(exc)}; fix or remove that interpolation") from exc
 
 
-def make_scorer(
-    options: RunOptions, settings: TransferSettings, vgg: Any, content: Any, style: Any
-) -> Scorer | None:
-    """The perceptual scorer for this run, or None when ``score.enabled`` is false.
+def pruning_hook() -> ScoreHook:
+    """Reports intermediate scores to this job's Optuna trial and stops it when told to prune.
 
-    The evaluation network defaults to the run's own VGG19 (no second load); ``score.weights``
-    picks another, e.g. ImageNet weights to judge runs optimised with something else.
+    The trial is looked up at the first report (only searches with ``score.every`` get there);
+    outside a search, or for a multi-objective study (Optuna cannot prune those), it does nothing.
     """
-    from nst_sweep.features import FeatureExtractor, load_vgg19
+    state: dict[str, Any] = {}
 
-    if not options.score_enabled:
-        return None
-    weights = options.score_weights or settings.model.weights
-    network = (
-        vgg
-        if weights == settings.model.weights
-        else load_vgg19(str(weights), settings.seed, key="score.weights")
-    )
-    # Always max pooling: scores must be comparable whatever model.pooling a run used.
-    features = FeatureExtractor(network, SCORE_LAYERS, "max")
-    return Scorer(content, style, features)
+    def report(score: float, step: int) -> None:
+        if "trial" not in state:
+            trial = current_trial()
+            state["trial"] = trial if trial and len(trial.study.directions) == 1 else None
+        trial = state["trial"]
+        if trial is None:
+            return
+        import optuna
 
+        trial.report(score, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"step {step}, score {score:.4g}")
 
-def log_config(tracker: NullTracker, cfg: DictConfig) -> None:
-    """Params (flattened config) and the config + Hydra overrides as YAML artifacts."""
-    try:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # a broken interpolation is reported by validation; log it unresolved
-        resolved = OmegaConf.to_container(cfg, resolve=False)
-    tracker.log_params(flatten(resolved))  # type: ignore[arg-type]
-    tracker.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
-    hydra_cfg = _hydra_config()
-    overrides = list(hydra_cfg.overrides.task) if hydra_cfg is not None else []
-    tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(overrides)), "overrides.yaml")
+    return report
 
 
 def task(cfg: DictConfig) -> dict[str, float] | float:
-    """One Hydra job: a tracked transfer. Failures are logged to MLflow before anything else."""
-    multirun = _is_multirun()
-    tracker: NullTracker = NullTracker()
+    """One Hydra job: a tracked transfer. Failures are recorded in MLflow before anything else."""
+    job = JobContext.current()
+    tracker: Tracker = NullTracker()
     try:
-        tracker = make_tracker(cfg)
-        log_config(tracker, cfg)
-        metrics = run_transfer(cfg, tracker)
-    except UserError as exc:
+        config = resolve(cfg)
+        tracker = open_tracker(TrackingSettings.from_mapping(config), job)
+        log_config(tracker, config, job)
+        result = run(RunSettings.from_mapping(config), tracker, on_score=pruning_hook())
+    except BaseException as exc:
+        return _end_failed(exc, tracker, job.multirun)
+    tracker.finish("FINISHED")
+    return result.metrics
+
+
+def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
+    """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise."""
+    if isinstance(exc, UserError):
         tracker.finish("FAILED", str(exc))
         if not multirun:
             print(f"nst-sweep: error: {exc}", file=sys.stderr)
             sys.exit(2)
         log.error("job failed: %s", exc)
         return math.nan
-    except Exception as exc:
-        if _is_pruned(exc):  # the sweeper records the trial as PRUNED
-            tracker.set_tags({"optuna.pruned": "true"})
-            tracker.finish("KILLED", f"pruned by Optuna: {exc}")
-            raise
-        tracker.finish("FAILED", f"{type(exc).__name__}: {first_line(exc)}")
-        if not multirun:
-            raise
-        # In a sweep one broken job (out of memory, a bug) must not stop the others.
-        log.exception("job failed")
-        return math.nan
-    except BaseException as exc:  # Ctrl-C, pruning, SystemExit
+    if _is_pruned(exc):  # the sweeper records the trial as PRUNED
+        tracker.set_tags({PRUNED_TAG: "true"})
+        tracker.finish("KILLED", f"pruned by Optuna: {exc}")
+        raise exc
+    if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM (SystemExit)
         tracker.finish("KILLED", f"{type(exc).__name__}: {first_line(exc)}")
-        raise
-    tracker.finish("FINISHED")
-    return metrics
+        raise exc
+    tracker.finish("FAILED", f"{type(exc).__name__}: {first_line(exc)}")
+    if not multirun:
+        raise exc
+    # In a sweep one broken job (out of memory, a bug) must not stop the others.
+    log.error("job failed: %s", exc, exc_info=exc)
+    return math.nan
+
+
+def _is_pruned(exc: BaseException) -> bool:
+    optuna = sys.modules.get("optuna")  # only loaded when a sweep uses it
+    return optuna is not None and isinstance(exc, optuna.TrialPruned)
 
 
 hydra_task = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(task)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,10 +107,33 @@ def load_vgg19(weights: str, seed: int = 0, key: str = "model.weights") -> keras
     if weights == "imagenet":
         return _imagenet_vgg19(key)
     if weights == "random":
-        # Same seed, same network: the initialisers draw from Keras' global seed.
-        keras.utils.set_random_seed(seed)
-        return keras.applications.VGG19(weights=None, include_top=False)
+        return _random_vgg19(seed)
     return _file_vgg19(Path(weights).expanduser(), key)
+
+
+def _random_vgg19(seed: int) -> keras.Model:
+    """VGG19 with Keras' own initialisation (Glorot-uniform kernels, zero biases), drawn from a
+    local generator: the same seed gives the same network, and no global seed of Python, NumPy,
+    TensorFlow or Keras is touched.
+    """
+    # Keras seeds each unseeded initializer from Python's global `random` while it builds the
+    # network; those draws are overwritten below, so the global stream is put back as it was.
+    python_random = random.getstate()
+    try:
+        model = keras.applications.VGG19(weights=None, include_top=False)
+    finally:
+        random.setstate(python_random)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Conv2D):
+            continue
+        kernel, bias = layer.get_weights()
+        fan_in = int(np.prod(kernel.shape[:-1]))  # kernel height x width x input channels
+        fan_out = int(np.prod(kernel.shape[:-2])) * kernel.shape[-1]
+        limit = np.sqrt(6.0 / (fan_in + fan_out))  # Glorot & Bengio (2010), as Keras draws it
+        new_kernel = rng.uniform(-limit, limit, size=kernel.shape).astype(np.float32)
+        layer.set_weights([new_kernel, np.zeros_like(bias)])
+    return model
 
 
 def truncated_network(vgg: keras.Model, layers: Sequence[str], pooling: str = "max") -> keras.Model:

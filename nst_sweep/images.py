@@ -105,6 +105,37 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Float [0, 1] or integer image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) to
+    uint8 (H, W, 3): NaN becomes 0, grey is repeated, alpha is composited over white.
+
+    Raises ``ValueError`` for any other shape, an empty image or a non-numeric dtype.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(
+            f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got {arr.shape}"
+        )
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = to_uint8(np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0))
+    elif np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+    else:
+        raise ValueError(f"expected a float or integer image, got dtype {arr.dtype}")
+    if arr.shape[-1] == 1:
+        return np.repeat(arr, 3, axis=-1)
+    if arr.shape[-1] == 4:
+        # Composite over white rather than dropping alpha onto whatever colour hides under it.
+        alpha = arr[..., 3:4].astype(np.float32) / 255.0
+        return np.rint(arr[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    return arr.copy() if arr is image else arr  # never hand back the caller's own array
+
+
 def save_image(image: np.ndarray, path: str | Path) -> Path:
     """Write a float [0, 1] RGB image as PNG or JPEG (by suffix); create the folder."""
     path = Path(path)
@@ -119,18 +150,20 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     return path
 
 
-def load_pair(
-    content: str, style: str, size: int, style_scale: float
+def fit_pair(
+    content: np.ndarray, style: np.ndarray, size: int, style_scale: float, content_name: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Load content (long side ``size``) and style (long side ``style_scale`` x content's)."""
-    content_img = resize_long_side(load_image(resolve_image(content, "content")), size)
+    """Content at long side ``size``, style at ``style_scale`` x that (aspect ratios kept).
+
+    Images already at those sizes are returned unchanged, so a caller may fit them first.
+    """
+    content_img = resize_long_side(content, size)
     if min(content_img.shape[:2]) < MIN_SIDE:
         raise UserError(
-            f"content={content}: at image.size={size} its short side is "
+            f"content={content_name or 'image'}: at image.size={size} its short side is "
             f"{min(content_img.shape[:2])} px; raise image.size so it is at least {MIN_SIDE} px"
         )
-    style_long = round(style_scale * max(content_img.shape[:2]))
-    style_img = resize_long_side(load_image(resolve_image(style, "style")), style_long)
+    style_img = resize_long_side(style, round(style_scale * max(content_img.shape[:2])))
     if min(style_img.shape[:2]) < MIN_SIDE:
         raise UserError(
             f"image.style_scale={style_scale}: the style image would be "
@@ -138,3 +171,12 @@ def load_pair(
             f"image.size so its short side is at least {MIN_SIDE} px"
         )
     return content_img, style_img
+
+
+def load_pair(
+    content: str, style: str, size: int, style_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load content (long side ``size``) and style (long side ``style_scale`` x content's)."""
+    content_img = load_image(resolve_image(content, "content"))
+    style_img = load_image(resolve_image(style, "style"))
+    return fit_pair(content_img, style_img, size, style_scale, content_name=content)

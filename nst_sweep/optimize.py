@@ -19,6 +19,7 @@ from scipy.optimize import Bounds, minimize
 from nst_sweep import losses
 from nst_sweep.errors import DivergenceError
 from nst_sweep.features import FeatureExtractor, build_extractor
+from nst_sweep.images import fit_pair
 from nst_sweep.records import StepRecord
 from nst_sweep.settings import TransferSettings
 
@@ -226,9 +227,12 @@ def stylize(
 ) -> StylizeResult:
     """Run one neural style transfer; ``content`` and ``style`` are RGB float32 in [0, 1].
 
-    ``extractor`` may be passed to reuse a loaded network; its layers must cover the settings'.
-    The callback may raise to stop the run early (e.g. an Optuna pruning decision).
+    The images may have any size: they are fitted to ``settings.image`` (content at long side
+    ``size``, style at ``style_scale`` times that) and left alone when already so. ``extractor``
+    may be passed to reuse a loaded network; its layers must cover the settings'. The callback
+    may raise to stop the run early (e.g. an Optuna pruning decision).
     """
+    content, style = fit_pair(content, style, settings.image.size, settings.image.style_scale)
     if extractor is None:
         extractor = build_extractor(
             settings.model.weights, settings.layers.all, settings.model.pooling, settings.seed

@@ -1,4 +1,4 @@
-"""Per-step reporting at the edge: a progress bar and the tracker, as one ``stylize`` callback."""
+"""Per-step reporting in the run layer: a progress bar, the tracker and intermediate scores."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from typing import Any
 
 from tqdm import tqdm
 
+from nst_sweep.names import PROGRESS_IMAGE
 from nst_sweep.records import StepRecord
-from nst_sweep.tracking import NullTracker
+from nst_sweep.tracker import Tracker
+
+# Called with (score, step) after each intermediate score; may raise to stop the run early
+# (the app turns an Optuna pruning decision into such a hook).
+ScoreHook = Callable[[float, int], None]
 
 
 class StepReporter:
@@ -16,7 +21,7 @@ class StepReporter:
 
     def __init__(
         self,
-        tracker: NullTracker,
+        tracker: Tracker,
         total_steps: int,
         image_every: int = 0,
         show: bool = True,
@@ -33,7 +38,7 @@ class StepReporter:
         # Step 0 is the initial image; the last step is the result.
         every = self.image_every and record.step % self.image_every == 0
         if record.step == 0 or every or record.step >= self.total_steps:
-            self.tracker.log_image("progress", record.image(), step=record.step)
+            self.tracker.log_image(PROGRESS_IMAGE, record.image(), step=record.step)
         if record.step > 0:
             self.bar.set_postfix_str(f"loss={record.total:.4g}", refresh=False)
             self.bar.update(record.step - self.bar.n)
@@ -45,30 +50,26 @@ class StepReporter:
 
 
 class ScoreReporter:
-    """Scores the image every ``every`` steps: logs ``score*`` metrics and lets Optuna prune.
+    """Scores the image every ``every`` steps, logs the ``score*`` metrics and calls ``on_score``.
 
-    ``trial`` is the Optuna trial of the job (None outside a search); when its pruner says so,
-    this raises ``optuna.TrialPruned`` out of the loop.
+    The last step is not scored here: the run layer scores the result once the loop is over.
     """
 
     def __init__(
-        self, scorer: Callable[[Any], Any], tracker: NullTracker, every: int, total_steps: int,
-        trial: Any,
-    ):  # fmt: skip
-        self.scorer, self.tracker, self.every, self.trial = scorer, tracker, every, trial
-        self.total_steps = total_steps
-        # Optuna cannot prune (or take intermediate values of) multi-objective studies.
-        self.can_prune = trial is not None and len(trial.study.directions) == 1
+        self,
+        scorer: Callable[[Any], Any],
+        tracker: Tracker,
+        every: int,
+        total_steps: int,
+        on_score: ScoreHook | None = None,
+    ):
+        self.scorer, self.tracker, self.every = scorer, tracker, every
+        self.total_steps, self.on_score = total_steps, on_score
 
     def __call__(self, record: StepRecord) -> None:
-        # The last step is scored by the app once the loop is over.
         if record.step == 0 or record.step % self.every or record.step >= self.total_steps:
             return
         score = self.scorer(record.image())
         self.tracker.log_metrics(score.metrics(), step=record.step)
-        if self.can_prune:
-            import optuna
-
-            self.trial.report(score.score, record.step)
-            if self.trial.should_prune():
-                raise optuna.TrialPruned(f"step {record.step}, score {score.score:.4g}")
+        if self.on_score is not None:
+            self.on_score(score.score, record.step)

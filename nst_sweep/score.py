@@ -68,6 +68,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from nst_sweep.names import SCORE_CONTENT_METRIC, SCORE_METRIC, SCORE_STYLE_METRIC
+
 FeatureFn = Callable[[np.ndarray], Sequence[np.ndarray]]
 """Image (H, W, 3) float32 RGB in [0, 1] -> one feature map (h, w, c) per ``SCORE_LAYERS``."""
 
@@ -113,9 +115,9 @@ class Score:
     def metrics(self) -> dict[str, float]:
         """The names runs log and searches optimise: score, score/content, score/style."""
         return {
-            "score": self.score,
-            "score/content": self.content_distance,
-            "score/style": self.style_distance,
+            SCORE_METRIC: self.score,
+            SCORE_CONTENT_METRIC: self.content_distance,
+            SCORE_STYLE_METRIC: self.style_distance,
         }
 
     def as_dict(self) -> dict[str, float]:

@@ -8,14 +8,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import NoReturn
 
 from nst_sweep.errors import UserError
 from nst_sweep.images import load_image, resize_long_side, resize_to, resolve_image
 from nst_sweep.settings import MAX_SIZE, MIN_SIZE
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (argparse's own is usage + error), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"nst-score: error: {message}; see nst-score --help", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="nst-score",
         description="Perceptual score of a style-transfer result (lower is better): "
         "score = (1 + content_distance) x (1 + style_distance).",

@@ -1,19 +1,22 @@
-"""Typed, validated settings for one style transfer, built from a plain mapping (Hydra's config).
+"""Typed, validated settings for one run, parsed once from a plain mapping (Hydra's config).
 
 Validation lives here so that every entry point (CLI, notebook, tests) reports bad values the same
-way: a ``UserError`` naming the key, the value and the fix.
+way: a ``UserError`` naming the key, the value and the fix. The defaults below equal those of
+``conf/`` (``tests/test_settings.py`` composes ``conf/`` and compares), so the Python API and the
+command line agree; a key missing from the mapping takes the default written here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nst_sweep.errors import UserError
 from nst_sweep.images import SAVE_SUFFIXES
+from nst_sweep.names import RESULT_ARTIFACT
 
 # Convolution layers of Keras' VGG19, in network order (the only layers losses may use).
 VGG19_CONV_LAYERS: tuple[str, ...] = (
@@ -84,6 +87,13 @@ class ModelSettings:
     weights: str = "imagenet"  # imagenet | random | path to a .h5 / .weights.h5 file
     pooling: str = "max"  # max (Keras VGG19) | avg (what Gatys et al. recommend)
 
+    @classmethod
+    def from_mapping(cls, model: Mapping[str, Any]) -> ModelSettings:
+        return cls(
+            weights=_weights(model.get("weights", cls.weights)),
+            pooling=_choice(model.get("pooling", cls.pooling), "model.pooling", POOLING_MODES),
+        )
+
 
 @dataclass(frozen=True)
 class LayerSettings:
@@ -98,6 +108,13 @@ class LayerSettings:
         wanted = set(self.style) | set(self.content)
         return tuple(name for name in VGG19_CONV_LAYERS if name in wanted)
 
+    @classmethod
+    def from_mapping(cls, layers: Mapping[str, Any]) -> LayerSettings:
+        return cls(
+            style=_layers(layers.get("style", cls.style), "layers.style"),
+            content=_layers(layers.get("content", cls.content), "layers.content"),
+        )
+
 
 @dataclass(frozen=True)
 class LossSettings:
@@ -105,6 +122,20 @@ class LossSettings:
     style_weight: float = 1e4  # beta
     tv_weight: float = 10.0  # gamma
     tv_exponent: float = 1.25
+
+    @classmethod
+    def from_mapping(cls, loss: Mapping[str, Any]) -> LossSettings:
+        def weight(name: str) -> float:
+            return _number(loss.get(name, getattr(cls, name)), f"loss.{name}")
+
+        return cls(
+            content_weight=weight("content_weight"),
+            style_weight=weight("style_weight"),
+            tv_weight=weight("tv_weight"),
+            tv_exponent=_number(
+                loss.get("tv_exponent", cls.tv_exponent), "loss.tv_exponent", minimum=1.0
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,12 +151,57 @@ class OptimizerSettings:
     decay_steps: int = 100  # SGD: steps per decay_rate factor
     history_size: int = 10  # L-BFGS: past updates kept for the curvature estimate
 
+    @classmethod
+    def defaults(cls, name: str = "adam") -> OptimizerSettings:
+        """Defaults of optimizer ``name``: the fields above, then its own in ``PER_OPTIMIZER``."""
+        return replace(cls(name=name), **PER_OPTIMIZER.get(name, {}))
+
+    @classmethod
+    def from_mapping(cls, opt: Mapping[str, Any]) -> OptimizerSettings:
+        name = _choice(opt.get("name", cls.name), "optimizer", OPTIMIZERS)
+        base = cls.defaults(name)
+
+        def get(key: str) -> Any:
+            return opt.get(key, getattr(base, key))
+
+        return cls(
+            name=name,
+            steps=_integer(get("steps"), "optimizer.steps", 1, 1_000_000),
+            lr=_number(get("lr"), "optimizer.lr", strict=True),
+            beta_1=_unit(get("beta_1"), "optimizer.beta_1"),
+            beta_2=_unit(get("beta_2"), "optimizer.beta_2"),
+            epsilon=_number(get("epsilon"), "optimizer.epsilon", strict=True),
+            momentum=_unit(get("momentum"), "optimizer.momentum"),
+            decay_rate=_number(get("decay_rate"), "optimizer.decay_rate", strict=True),
+            decay_steps=_integer(get("decay_steps"), "optimizer.decay_steps", 1),
+            history_size=_integer(get("history_size"), "optimizer.history_size", 1, 1000),
+        )
+
+
+# Where an optimizer's own default differs from the shared one above (conf/optimizer/<name>.yaml).
+PER_OPTIMIZER: dict[str, dict[str, Any]] = {
+    # SGD is not scale-invariant like Adam: its step is lr x gradient of the summed losses,
+    # which are ~1e8 at 256 px, so its learning rate is tiny.
+    "sgd": {"lr": 1.0e-8},
+    # L-BFGS takes no learning rate (lr is kept so sweeps over optimizer.lr compose); each of
+    # its iterations does a line search, so it needs fewer of them.
+    "lbfgs": {"steps": 100, "lr": 1.0},
+}
+
 
 @dataclass(frozen=True)
 class ImageSettings:
     size: int = 256  # long side of the content image and result, px
     init: str = "content"
     style_scale: float = 1.0  # style long side = style_scale x content long side
+
+    @classmethod
+    def from_mapping(cls, image: Mapping[str, Any]) -> ImageSettings:
+        return cls(
+            size=_integer(image.get("size", cls.size), "image.size", MIN_SIZE, MAX_SIZE),
+            init=_choice(image.get("init", cls.init), "image.init", INIT_MODES),
+            style_scale=_style_scale(image.get("style_scale", cls.style_scale)),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,74 +213,18 @@ class TransferSettings:
     loss: LossSettings = field(default_factory=LossSettings)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     image: ImageSettings = field(default_factory=ImageSettings)
-    seed: int = 0
+    seed: int = 0  # seeds noise init and random weights
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> TransferSettings:
         """Validate a (resolved) config mapping; unknown top-level keys are ignored."""
-        model = dict(cfg.get("model") or {})
-        layers = dict(cfg.get("layers") or {})
-        loss = dict(cfg.get("loss") or {})
-        opt = dict(cfg.get("optimizer") or {})
-        image = dict(cfg.get("image") or {})
-        defaults = OptimizerSettings()
-        loss_defaults, image_defaults = LossSettings(), ImageSettings()
         return cls(
-            model=ModelSettings(
-                weights=_weights(model.get("weights", ModelSettings.weights)),
-                pooling=_choice(
-                    model.get("pooling", ModelSettings.pooling), "model.pooling", POOLING_MODES
-                ),
-            ),
-            layers=LayerSettings(
-                style=_layers(layers.get("style", LayerSettings.style), "layers.style"),
-                content=_layers(layers.get("content", LayerSettings.content), "layers.content"),
-            ),
-            loss=LossSettings(
-                content_weight=_number(
-                    loss.get("content_weight", loss_defaults.content_weight), "loss.content_weight"
-                ),
-                style_weight=_number(
-                    loss.get("style_weight", loss_defaults.style_weight), "loss.style_weight"
-                ),
-                tv_weight=_number(loss.get("tv_weight", loss_defaults.tv_weight), "loss.tv_weight"),
-                tv_exponent=_number(
-                    loss.get("tv_exponent", loss_defaults.tv_exponent),
-                    "loss.tv_exponent",
-                    minimum=1.0,
-                ),
-            ),
-            optimizer=OptimizerSettings(
-                name=_choice(opt.get("name", "adam"), "optimizer", OPTIMIZERS),
-                steps=_integer(opt.get("steps", defaults.steps), "optimizer.steps", 1, 1_000_000),
-                lr=_number(opt.get("lr", defaults.lr), "optimizer.lr", strict=True),
-                beta_1=_unit(opt.get("beta_1", defaults.beta_1), "optimizer.beta_1"),
-                beta_2=_unit(opt.get("beta_2", defaults.beta_2), "optimizer.beta_2"),
-                epsilon=_number(
-                    opt.get("epsilon", defaults.epsilon), "optimizer.epsilon", strict=True
-                ),
-                momentum=_unit(opt.get("momentum", defaults.momentum), "optimizer.momentum"),
-                decay_rate=_number(
-                    opt.get("decay_rate", defaults.decay_rate), "optimizer.decay_rate", strict=True
-                ),
-                decay_steps=_integer(
-                    opt.get("decay_steps", defaults.decay_steps), "optimizer.decay_steps", 1
-                ),
-                history_size=_integer(
-                    opt.get("history_size", defaults.history_size),
-                    "optimizer.history_size",
-                    1,
-                    1000,
-                ),
-            ),
-            image=ImageSettings(
-                size=_integer(
-                    image.get("size", image_defaults.size), "image.size", MIN_SIZE, MAX_SIZE
-                ),
-                init=_choice(image.get("init", image_defaults.init), "image.init", INIT_MODES),
-                style_scale=_style_scale(image.get("style_scale", image_defaults.style_scale)),
-            ),
-            seed=_integer(cfg.get("seed", 0), "seed", 0, 2**32 - 1),
+            model=ModelSettings.from_mapping(_section(cfg, "model")),
+            layers=LayerSettings.from_mapping(_section(cfg, "layers")),
+            loss=LossSettings.from_mapping(_section(cfg, "loss")),
+            optimizer=OptimizerSettings.from_mapping(_section(cfg, "optimizer")),
+            image=ImageSettings.from_mapping(_section(cfg, "image")),
+            seed=_integer(cfg.get("seed", cls.seed), "seed", 0, 2**32 - 1),
         )
 
 
@@ -232,33 +252,108 @@ def _weights(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """Options of the command around one transfer: output file, logging cadence, scoring."""
+class TrackingSettings:
+    """Where and how often a run is logged (``tracking=none`` sets ``enabled: false``)."""
 
-    output: Path
-    image_every: int  # steps between snapshot images; 0 = first and last only
-    score_enabled: bool
-    score_weights: str | None  # evaluation network; None = the run's own
-    score_every: int  # steps between intermediate scores; 0 = at the end only
+    enabled: bool = True
+    uri: str = "sqlite:///runs/mlflow.db"  # a sqlite file or an http(s):// tracking server
+    experiment: str = "nst-sweep"
+    run_name: str | None = None  # None: "job N" / "trial N" in sweeps, MLflow's pick otherwise
+    flush_every: int = 25  # steps between asynchronous metric batches
+    image_every: int = 50  # steps between snapshot images; 0 = first and last only
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> RunOptions:
-        """Validate the edge options, so that a typo fails before minutes of optimisation."""
-        tracking = dict(cfg.get("tracking") or {})
-        score = dict(cfg.get("score") or {})
-        output = Path(str(cfg.get("output") or "result.png"))
-        if output.suffix.lower() not in SAVE_SUFFIXES:
-            raise UserError(f"output={output}: unsupported suffix; use .png or .jpg")
-        weights = score.get("weights")
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
+        """From the whole config (its ``tracking`` section)."""
+        tracking = _section(cfg, "tracking")
+        run_name = tracking.get("run_name", cls.run_name)
         return cls(
-            output=output,
-            image_every=_integer(tracking.get("image_every", 0) or 0, "tracking.image_every", 0),
-            score_enabled=bool(score.get("enabled", True)),
-            score_weights=_weights(weights) if weights else None,
-            score_every=_integer(score.get("every", 0) or 0, "score.every", 0),
+            enabled=_flag(tracking.get("enabled", cls.enabled), "tracking.enabled"),
+            uri=_text(tracking.get("uri", cls.uri), "tracking.uri"),
+            experiment=_text(tracking.get("experiment", cls.experiment), "tracking.experiment"),
+            run_name=None if run_name in (None, "") else str(run_name),
+            flush_every=_integer(
+                tracking.get("flush_every", cls.flush_every), "tracking.flush_every", 1
+            ),
+            image_every=_integer(
+                tracking.get("image_every", cls.image_every), "tracking.image_every", 0
+            ),
         )
 
 
-def flush_every(tracking: Mapping[str, Any]) -> int:
-    """Steps between asynchronous metric batches (``tracking.flush_every``)."""
-    return _integer(tracking.get("flush_every", 25), "tracking.flush_every", 1)
+@dataclass(frozen=True)
+class ScoreSettings:
+    """The perceptual score of the result (``nst_sweep/score.py``)."""
+
+    enabled: bool = True
+    weights: str | None = None  # evaluation VGG19; None = the run's own model.weights
+    every: int = 0  # steps between intermediate scores; 0 = at the end only
+
+    @classmethod
+    def from_mapping(cls, score: Mapping[str, Any]) -> ScoreSettings:
+        weights = score.get("weights", cls.weights)
+        return cls(
+            enabled=_flag(score.get("enabled", cls.enabled), "score.enabled"),
+            weights=_weights(weights) if weights not in (None, "") else None,
+            every=_integer(score.get("every", cls.every), "score.every", 0),
+        )
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """One run: the images, where the result goes, the transfer, its tracking and scoring."""
+
+    content: str = "astronaut"  # a path or a bundled sample name
+    style: str = "the_scream"
+    output: Path = Path(RESULT_ARTIFACT)  # the command line puts it in the run's folder
+    progress: bool = True  # a progress bar on stderr
+    transfer: TransferSettings = field(default_factory=TransferSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    score: ScoreSettings = field(default_factory=ScoreSettings)
+
+    @property
+    def seed(self) -> int:
+        return self.transfer.seed
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> RunSettings:
+        """Validate the whole (resolved) config, so a typo fails before minutes of work."""
+        output = Path(_text(cfg.get("output", cls.output), "output"))
+        if output.suffix.lower() not in SAVE_SUFFIXES:
+            raise UserError(f"output={output}: unsupported suffix; use .png or .jpg")
+        return cls(
+            content=_text(cfg.get("content", cls.content), "content"),
+            style=_text(cfg.get("style", cls.style), "style"),
+            output=output,
+            progress=_flag(cfg.get("progress", cls.progress), "progress"),
+            transfer=TransferSettings.from_mapping(cfg),
+            tracking=TrackingSettings.from_mapping(cfg),
+            score=ScoreSettings.from_mapping(_section(cfg, "score")),
+        )
+
+
+def _section(cfg: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = cfg.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise UserError(f"{key}={value}: not a group of settings; pass {key}.<key>=<value>")
+    return value
+
+
+def _flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise UserError(f"{key}={value}: not true or false; pass {key}=true or {key}=false")
+
+
+def _text(value: Any, key: str) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise UserError(f"{key} is empty; pass a value, e.g. {key}=<value>")
+    return text

@@ -1,13 +1,14 @@
 """MLflow tracking for one transfer: params, batched loss metrics, images, status.
 
 The loop never waits on MLflow: metrics are buffered and sent in batches asynchronously.
-``NullTracker`` (``tracking=none``) has the same interface and records nothing.
+``MlflowTracker`` implements ``tracker.Tracker``; the run layer only sees that interface.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from nst_sweep.names import FAILURE_REASON_TAG, LOSS_PREFIX, PARENT_RUN_TAG, SECONDS_METRIC
 from nst_sweep.records import StepRecord
+from nst_sweep.tracker import NullTracker
 
 log = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for one param value
 BATCH_PARAMS = 100  # MLflow's limit of params per log_batch call
-FAILURE_REASON_TAG = "failure.reason"
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -34,29 +36,6 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             flat[name] = str(value)[:MAX_PARAM_LENGTH]
     return flat
-
-
-def tracking_enabled(config: Mapping[str, Any]) -> bool:
-    """Whether the config asks for MLflow tracking (``tracking=none`` sets enabled: false)."""
-    tracking = config.get("tracking") or {}
-    return bool(tracking.get("enabled", True))
-
-
-class NullTracker:
-    """Tracks nothing; lets the app run without an MLflow store."""
-
-    run_id: str | None = None
-
-    def log_params(self, params: Mapping[str, str]) -> None: ...
-    def set_tags(self, tags: Mapping[str, str]) -> None: ...
-    def log_step(self, record: StepRecord) -> None: ...
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None: ...
-    def log_image(self, key: str, image: np.ndarray, step: int = 0) -> None: ...
-    def log_text(self, text: str, artifact_file: str) -> None: ...
-    def log_artifact(self, path: str | Path) -> None: ...
-    def log_figure(self, figure: Any, artifact_file: str) -> None: ...
-    def flush(self) -> None: ...
-    def finish(self, status: str = "FINISHED", reason: str | None = None) -> None: ...
 
 
 class MlflowTracker(NullTracker):
@@ -78,7 +57,7 @@ class MlflowTracker(NullTracker):
         self.experiment_id = experiment_id_for(self.client, experiment, uri)
         all_tags = dict(tags or {})
         if parent_run_id:
-            all_tags["mlflow.parentRunId"] = parent_run_id
+            all_tags[PARENT_RUN_TAG] = parent_run_id
         self.run_id = self.client.create_run(
             self.experiment_id, run_name=run_name, tags=all_tags
         ).info.run_id
@@ -107,8 +86,8 @@ class MlflowTracker(NullTracker):
         self._pending.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
 
     def log_step(self, record: StepRecord) -> None:
-        metrics = {f"loss/{name}": value for name, value in record.losses().items()}
-        metrics["perf/seconds"] = record.seconds
+        metrics = {f"{LOSS_PREFIX}{name}": value for name, value in record.losses().items()}
+        metrics[SECONDS_METRIC] = record.seconds
         self.log_metrics(metrics, record.step)
         self._steps_buffered += 1
         if self._steps_buffered >= self.flush_every:
@@ -203,3 +182,15 @@ def quiet_mlflow_logging() -> None:
     """Keep alembic's migration chatter (first use of a new store) off the console."""
     for name in ("alembic", "alembic.runtime.migration", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def git_commit() -> str:
+    """The commit of the checkout the package runs from, or "unknown" (e.g. a wheel install)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

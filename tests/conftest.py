@@ -1,17 +1,31 @@
-"""Shared fixtures: tiny synthetic images, a seeded random VGG19, and a CLI runner."""
+"""Shared fixtures: tiny synthetic images, a seeded random VGG19, and two CLI runners.
+
+``run_cli`` starts ``python -m nst_sweep`` in a subprocess: only for the few tests where the
+process boundary is what is tested (exit codes as a shell sees them, signals, concurrency).
+``cli`` runs the same ``main()`` in this process, which is several seconds faster per call.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import absl.logging
 import numpy as np
 import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+
+# absl (imported by TensorFlow) closes its handler's stream whenever logging is reconfigured,
+# which Hydra does on every in-process run; its stream must not be one of pytest's captures.
+absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 
 def synthetic_content(size: int = 48) -> np.ndarray:
@@ -79,3 +93,41 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Comp
         text=True,
         timeout=timeout,
     )
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture()
+def cli(monkeypatch, capfd) -> Callable[..., CliResult]:
+    """``cli(args, cwd)``: ``nst-sweep <args>`` through ``nst_sweep.app.main`` in this process."""
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # main() sets it; restored after
+    monkeypatch.setenv("KERAS_HOME", cli_env()["KERAS_HOME"])
+
+    def invoke(args: list[str], cwd: Path, entry: Callable[[], None] | None = None) -> CliResult:
+        from nst_sweep.app import main
+
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["nst-sweep", *args])
+        sigterm = signal.getsignal(signal.SIGTERM)
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        capfd.readouterr()
+        try:
+            (entry or main)()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            signal.signal(signal.SIGTERM, sigterm)
+            # Hydra points the root logger at this test's captured streams; they close with it.
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        out, err = capfd.readouterr()
+        return CliResult(code, out, err)
+
+    return invoke

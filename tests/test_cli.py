@@ -1,5 +1,9 @@
-"""The console app end to end (subprocess, temporary runs/), checked against an independent
-numpy implementation of eqs (1)-(6), and every bad-input case: exit 2, one line, no traceback."""
+"""The console app, checked against an independent numpy implementation of eqs (1)-(6), and
+every bad-input case: exit 2, one line, no traceback.
+
+The issue's exact command, a FAILED run and SIGTERM go through a real subprocess; the rest run
+``main()`` in this process (the ``cli`` fixture), which exercises the same code.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from conftest import run_cli, synthetic_content, synthetic_style, write_png
+from conftest import cli_env, run_cli, synthetic_content, synthetic_style, write_png
 
 STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
 CONTENT_LAYER = "block5_conv2"
@@ -55,20 +59,19 @@ def reference_losses(weights: Path, content_png: Path, style_png: Path, start_pn
 
 
 @pytest.mark.parametrize("init", ["content", "style"])
-def test_step_zero_matches_independent_implementation(tmp_path, weights_file, init):
+def test_step_zero_matches_independent_implementation(tmp_path, weights_file, init, cli):
     content = write_png(tmp_path / "photo.png", synthetic_content(64))
     style = write_png(tmp_path / "art.png", synthetic_style(64, 64))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "result.png"
-    proc = run_cli(
-        [
-            f"content={content}", f"style={style}", "image.size=64", f"image.init={init}",
-            f"model.weights={weights_file}", "optimizer=adam", "optimizer.steps=1",
-            f"loss.content_weight={ALPHA}", f"loss.style_weight={BETA}", f"loss.tv_weight={GAMMA}",
-            f"tracking.uri={uri}", "tracking.experiment=e2e", f"output={out}",
-        ],
-        cwd=tmp_path,
-    )  # fmt: skip
+    args = [
+        f"content={content}", f"style={style}", "image.size=64", f"image.init={init}",
+        f"model.weights={weights_file}", "optimizer=adam", "optimizer.steps=1",
+        f"loss.content_weight={ALPHA}", f"loss.style_weight={BETA}", f"loss.tv_weight={GAMMA}",
+        f"tracking.uri={uri}", "tracking.experiment=e2e", f"output={out}",
+    ]  # fmt: skip
+    # The issue's command once as a shell runs it; the other init in this process.
+    proc = run_cli(args, cwd=tmp_path) if init == "content" else cli(args, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert Image.open(out).size == (64, 64)
 
@@ -133,17 +136,67 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
-def test_bad_input_is_one_line_exit_2(tmp_path, image_files, case):
+def test_bad_input_is_one_line_exit_2(tmp_path, image_files, case, cli):
     args, fragment = BAD_INPUTS[case]
     (tmp_path / "junk.png").write_text("this is not a PNG")
     content, style = image_files
     base = [f"content={content}", f"style={style}", "image.size=32", "model.weights=random",
             "optimizer.steps=1", "tracking=none"]  # fmt: skip
     args = [a.replace("SMALL", _bad_weights(tmp_path)) if "SMALL" in a else a for a in args]
-    proc = run_cli(base + args, tmp_path)
+    # One case as a shell sees it (exit code of the real process); the rest in this process.
+    proc = run_cli(base + args, tmp_path) if case == "unknown key" else cli(base + args, tmp_path)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("nst-sweep: error: ")
     assert fragment in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_tracking_none_run_succeeds_and_writes_the_image(tmp_path, image_files, cli):
+    content, style = image_files
+    out = tmp_path / "out" / "result.jpg"
+    proc = cli(
+        [f"content={content}", f"style={style}", "image.size=32", "model.weights=random",
+         "optimizer.steps=2", "tracking=none", f"output={out}", "progress=false"],
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(out).size == (32, 32)
+    assert not (tmp_path / "runs" / "mlflow.db").exists()  # nothing tracked
+
+
+def test_sigterm_ends_the_run_killed(tmp_path, image_files):
+    """A kill (scheduler, CI cancel) closes the MLflow run as KILLED, exit 128 + 15."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    content, style = image_files
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nst_sweep", f"content={content}", f"style={style}",
+         "image.size=32", "model.weights=random", "optimizer.steps=100000",
+         f"tracking.uri={uri}", "tracking.experiment=term", "tracking.flush_every=1"],
+        cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        client = MlflowClient(uri)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until the loop has logged a few steps
+            time.sleep(0.5)
+            found = (
+                client.get_experiment_by_name("term") if (tmp_path / "mlflow.db").exists() else None
+            )
+            runs = client.search_runs([found.experiment_id]) if found else []
+            if runs and len(client.get_metric_history(runs[0].info.run_id, "loss/total")) > 3:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    [run] = client.search_runs([client.get_experiment_by_name("term").experiment_id])
+    assert run.info.status == "KILLED"
+    assert "SystemExit" in run.data.tags["failure.reason"]

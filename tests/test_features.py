@@ -47,6 +47,22 @@ def test_random_weights_are_seeded():
     assert not np.array_equal(a.layers[1].get_weights()[0], c.layers[1].get_weights()[0])
 
 
+def test_random_weights_leave_global_random_state_alone():
+    import random
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    model = load_vgg19("random", 7)
+    assert random.getstate() == python_state
+    after = np.random.get_state()
+    assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1])
+    # Keras' Glorot-uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), zero biases.
+    kernel, bias = model.get_layer("block3_conv1").get_weights()
+    limit = np.sqrt(6.0 / (3 * 3 * 128 + 3 * 3 * 256))
+    assert np.abs(kernel).max() <= limit
+    assert abs(kernel.std() - limit / np.sqrt(3.0)) < 0.01 * limit
+    assert not bias.any()
+
+
 def test_weights_file_loads(weights_file, vgg_random):
     loaded = load_vgg19(str(weights_file))
     np.testing.assert_array_equal(

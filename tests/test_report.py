@@ -1,6 +1,9 @@
-"""Tests for nst_sweep.report (pure rendering helpers; no MLflow/Hydra)."""
+"""Tests for nst_sweep.reports (pure rendering helpers; no MLflow/Hydra)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import optuna
@@ -9,15 +12,11 @@ from matplotlib.figure import Figure
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from nst_sweep.report import (
-    contact_sheet,
-    differing_keys,
-    figure_to_array,
-    format_value,
-    job_labels,
-    loss_curves_figure,
-    study_figures,
-)
+from nst_sweep.images import as_rgb_uint8
+from nst_sweep.reports.curves import figure_to_array, loss_curves_figure
+from nst_sweep.reports.labels import differing_keys, format_value, job_labels
+from nst_sweep.reports.sheets import contact_sheet
+from nst_sweep.reports.study_plots import study_figures
 
 WHITE = np.array([255, 255, 255], dtype=np.uint8)
 RED = (255, 0, 0)
@@ -32,6 +31,55 @@ def solid(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:
 def near(region: np.ndarray, rgb: tuple[int, int, int], tol: int = 2) -> bool:
     """Every pixel of ``region`` is within ``tol`` of ``rgb`` (resampling may round)."""
     return bool(np.all(np.abs(region.astype(int) - np.array(rgb)) <= tol))
+
+
+# --------------------------------------------------------------------------- imports
+
+
+def test_labels_sheets_and_curves_do_not_import_optuna() -> None:
+    code = (
+        "import sys\n"
+        "import nst_sweep.reports.sheets, nst_sweep.reports.labels, nst_sweep.reports.curves\n"
+        "assert 'optuna' not in sys.modules, sorted(m for m in sys.modules if 'optuna' in m)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------- images
+
+
+def test_as_rgb_uint8_dtypes_channels_alpha_and_nan() -> None:
+    floats = np.array([[[0.0, 0.5, 1.0], [1.5, -0.5, 0.2]]], dtype=np.float32)
+    out = as_rgb_uint8(floats)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, [[[0, 128, 255], [255, 0, 51]]])
+
+    rgb = solid(2, 3, RED)
+    out = as_rgb_uint8(rgb)
+    np.testing.assert_array_equal(out, rgb)
+    assert out is not rgb  # a fresh array, never the caller's own
+    np.testing.assert_array_equal(as_rgb_uint8(np.full((2, 2, 3), 300, np.int64)), 255)
+
+    grey = np.array([[0, 100], [200, 255]], dtype=np.uint8)
+    out = as_rgb_uint8(grey)
+    assert out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out, np.repeat(grey[..., None], 3, axis=-1))
+    np.testing.assert_array_equal(as_rgb_uint8(grey[..., None]), out)
+
+    rgba = np.array([[[255, 0, 0, 255], [255, 0, 0, 0], [0, 0, 0, 128]]], dtype=np.uint8)
+    np.testing.assert_array_equal(
+        as_rgb_uint8(rgba), [[[255, 0, 0], [255, 255, 255], [127, 127, 127]]]
+    )
+
+    nan = np.array([[[np.nan, np.inf, -np.inf]]], dtype=np.float64)
+    np.testing.assert_array_equal(as_rgb_uint8(nan), [[[0, 255, 0]]])
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, 4, 2), (4, 4, 5), (0, 4, 3), (4, 0), (1, 4, 4, 3)])
+def test_as_rgb_uint8_rejects_bad_shapes(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError):
+        as_rgb_uint8(np.zeros(shape, dtype=np.float32))
 
 
 # --------------------------------------------------------------------------- labels
@@ -309,6 +357,11 @@ def test_study_figures_multi_objective() -> None:
         "pareto_front",
     }
     assert len(figs["optimization_history"].get_axes()) == 2
+    # Generic names from the sweeper plugin's objective_names (the study sets no metric names).
+    assert [ax.get_ylabel() for ax in figs["optimization_history"].get_axes()] == [
+        "objective_0",
+        "objective_1",
+    ]
     figure_to_array(figs["pareto_front"])
 
 

@@ -1,4 +1,8 @@
-"""Optuna search through the real app: score = trial value, resume, FAIL, pruning, Pareto."""
+"""Optuna search through the real app: score = trial value, resume, FAIL, pruning, Pareto.
+
+The first launch of the resume test is a real subprocess (the product's one search end to end);
+the other launches run ``main()`` in this process.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,40 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image, ImageFilter
 
 from conftest import run_cli, synthetic_content, synthetic_style, write_png
+from nst_sweep.names import (
+    BEST_RESULTS_ARTIFACT,
+    PARETO_FRONT_ARTIFACT,
+    STUDY_PLOT_FOLDER,
+    STUDY_PLOTS,
+    study_plot_artifact,
+)
+from nst_sweep.score_cli import main as score_main
 
 SMALL = ["image.size=32", "optimizer.steps=3", "model.weights=random", "tracking.image_every=0"]
 
 
 @pytest.fixture()
-def search(tmp_path):
+def search(tmp_path, cli):
     """Run ``nst-sweep -m search=...`` in tmp_path; returns (run, storage, mlflow uri)."""
     content = write_png(tmp_path / "c.png", synthetic_content(32))
     style = write_png(tmp_path / "s.png", synthetic_style(32, 32))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
-    def run(*extra: str, preset: str = "optuna", study: str = "study") -> None:
+    def run(*extra: str, preset: str = "optuna", study: str = "study", e2e: bool = False) -> str:
         args = ["-m", f"search={preset}", f"hydra.sweeper.storage={storage}",
                 f"hydra.sweeper.study_name={study}", f"content={content}", f"style={style}",
                 *SMALL, f"tracking.uri={uri}", "tracking.experiment=search", *extra]  # fmt: skip
-        proc = run_cli(args, tmp_path)
+        proc = run_cli(args, tmp_path) if e2e else cli(args, tmp_path)
         assert proc.returncode == 0, proc.stderr[-4000:]
+        return proc.stdout + proc.stderr
 
     return run, storage, uri
 
@@ -48,7 +63,7 @@ def sweep_parents(uri: str) -> list:
 
 def test_search_logs_trials_whose_score_is_the_trial_value_and_resumes(search):
     run, storage, uri = search
-    run("hydra.sweeper.n_trials=3")
+    run("hydra.sweeper.n_trials=3", e2e=True)
     run("hydra.sweeper.n_trials=3")  # same study name: continues it
     study = optuna.load_study(study_name="study", storage=storage)
     assert [t.number for t in study.trials] == list(range(6))
@@ -74,8 +89,9 @@ def test_search_logs_trials_whose_score_is_the_trial_value_and_resumes(search):
     latest = max(parents, key=lambda r: r.info.start_time)
     assert latest.data.metrics["best/score"] == pytest.approx(study.best_value)
     assert int(latest.data.params["best.trial_number"]) == study.best_trial.number
-    artifacts = {a.path for a in client.list_artifacts(latest.info.run_id, "study")}
-    assert {"study/optimization_history.png", "study/best_results.png"} <= artifacts
+    artifacts = {a.path for a in client.list_artifacts(latest.info.run_id, STUDY_PLOT_FOLDER)}
+    single_objective = {study_plot_artifact(n) for n in STUDY_PLOTS if n != "pareto_front"}
+    assert {*single_objective, BEST_RESULTS_ARTIFACT} == artifacts
 
 
 def test_failing_trial_is_marked_fail_and_the_search_goes_on(search):
@@ -119,35 +135,24 @@ def test_multi_objective_search_gives_a_pareto_front(search, tmp_path):
     assert "pareto_front" in results.read_text()
     client = MlflowClient(uri)
     [parent] = sweep_parents(uri)
-    front = json.loads(Path(client.download_artifacts(parent.info.run_id, "pareto_front.json",
+    front = json.loads(Path(client.download_artifacts(parent.info.run_id, PARETO_FRONT_ARTIFACT,
                                                       str(tmp_path))).read_text())  # fmt: skip
     assert sorted(p["number"] for p in front) == sorted(t.number for t in study.best_trials)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, STUDY_PLOT_FOLDER)}
+    assert study_plot_artifact("pareto_front") in artifacts
 
 
-def test_score_cli(tmp_path, weights_file):
+def test_score_cli(tmp_path, weights_file, capsys):
     content = write_png(tmp_path / "c.png", synthetic_content(48))
     style = write_png(tmp_path / "s.png", synthetic_style(40, 56))
-    from PIL import Image, ImageFilter
-
     Image.open(content).filter(ImageFilter.GaussianBlur(2)).save(tmp_path / "blur.png")
-    import numpy as np
-
     noise = np.random.default_rng(0).random((48, 48, 3))
     write_png(tmp_path / "noise.png", noise)
+    base = ["--content", str(content), "--style", str(style), "--weights", str(weights_file)]
 
-    def score(image: Path) -> dict[str, float]:
-        import subprocess
-        import sys
-
-        from conftest import cli_env
-
-        proc = subprocess.run(
-            [sys.executable, "-m", "nst_sweep.score_cli", "--content", str(content), "--style",
-             str(style), "--image", str(image), "--weights", str(weights_file)],
-            capture_output=True, text=True, env=cli_env(), timeout=300,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+    def score(image: Path, *extra: str) -> dict[str, float]:
+        score_main([*base, "--image", str(image), *extra])
+        return json.loads(capsys.readouterr().out)
 
     same, blur, noisy = score(content), score(tmp_path / "blur.png"), score(tmp_path / "noise.png")
     assert same["content_distance"] == 0.0
@@ -156,3 +161,25 @@ def test_score_cli(tmp_path, weights_file):
     for result in (same, blur, noisy):
         expected = (1 + result["content_distance"]) * (1 + result["style_distance"])
         assert math.isclose(result["score"], expected, rel_tol=1e-12)
+    # --size judges result and content at that long side: another size, another score.
+    resized = score(tmp_path / "blur.png", "--size", "32")
+    assert resized["score"] != blur["score"] and resized["content_distance"] > 0.0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--image", "missing.png"], "--image=missing.png: no such file"),
+        (["--image", "IMG", "--size", "8"], "--size 8: out of range"),
+        (["--image", "IMG", "--weights", "nowhere.h5"], "--weights=nowhere.h5: no such file"),
+        (["--image", "IMG", "--size", "big"], "--size: invalid int value: 'big'"),
+    ],
+)
+def test_score_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragment):
+    content = write_png(tmp_path / "c.png", synthetic_content(48))
+    args = [str(content) if a == "IMG" else a for a in args]
+    with pytest.raises(SystemExit) as exited:
+        score_main(["--content", str(content), "--style", str(content), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exited.value.code == 2
+    assert len(err) == 1 and err[0].startswith("nst-score: error: ") and fragment in err[0]

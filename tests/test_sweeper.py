@@ -1,11 +1,13 @@
 """Tests of the ``nst_optuna`` Hydra sweeper: real optuna, sqlite in tmp_path, toy app.
 
-The toy app (tests/sweeper_app/toy.py) runs in a subprocess with cwd = tmp_path and never
-imports TensorFlow, so each launch takes about a second.
+The toy app (tests/sweeper_app/toy.py) never imports TensorFlow. It runs in this process
+(``run_toy``: Hydra's own ``main`` with cwd = tmp_path) except where processes are what is
+tested: joblib workers and sweeps launched together (``run_toy_process``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import subprocess
@@ -47,8 +49,32 @@ def _command(*overrides: str, sweep_dir: str = "multirun") -> list[str]:
     return [sys.executable, str(TOY), "-m", f"hydra.sweep.dir={sweep_dir}", *overrides]
 
 
-def run_toy(tmp_path: Path, *overrides: str, sweep_dir: str = "multirun") -> str:
-    """One multirun of the toy app; asserts exit code 0 and returns its output."""
+def toy_main() -> Any:
+    """The toy app's ``hydra.main`` entry point, imported once from its file."""
+    if "toy" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("toy", TOY)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["toy"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["toy"].main
+
+
+@pytest.fixture()
+def run_toy(cli: Any) -> Any:
+    """``run_toy(tmp_path, *overrides)``: one multirun of the toy app in this process."""
+
+    def run(tmp_path: Path, *overrides: str, sweep_dir: str = "multirun") -> str:
+        args = ["-m", f"hydra.sweep.dir={sweep_dir}", *overrides]
+        proc = cli(args, tmp_path, entry=toy_main())
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        return proc.stdout + proc.stderr
+
+    return run
+
+
+def run_toy_process(tmp_path: Path, *overrides: str, sweep_dir: str = "multirun") -> str:
+    """One multirun of the toy app in a subprocess; asserts exit code 0, returns its output."""
     proc = subprocess.run(
         _command(*overrides, sweep_dir=sweep_dir),
         cwd=tmp_path,
@@ -97,7 +123,7 @@ def toy_objective(p: dict[str, Any]) -> float:
 # --------------------------------------------------------------------------- end to end
 
 
-def test_search_completes_with_params_in_range(tmp_path: Path) -> None:
+def test_search_completes_with_params_in_range(tmp_path: Path, run_toy: Any) -> None:
     run_toy(tmp_path)
 
     study = load_study(tmp_path)
@@ -128,7 +154,7 @@ def test_search_completes_with_params_in_range(tmp_path: Path) -> None:
     assert (tmp_path / "multirun" / "multirun.yaml").is_file()
 
 
-def test_second_launch_continues_the_study(tmp_path: Path) -> None:
+def test_second_launch_continues_the_study(tmp_path: Path, run_toy: Any) -> None:
     run_toy(tmp_path, sweep_dir="first")
     run_toy(tmp_path, sweep_dir="second")
 
@@ -140,7 +166,7 @@ def test_second_launch_continues_the_study(tmp_path: Path) -> None:
     assert summary["this_launch"] == {"complete": 3, "fail": 0, "pruned": 0}
 
 
-def test_failed_jobs_are_fail_trials_and_the_sweep_goes_on(tmp_path: Path) -> None:
+def test_failed_jobs_are_fail_trials_and_the_sweep_goes_on(tmp_path: Path, run_toy: Any) -> None:
     out = run_toy(tmp_path, "hydra.sweeper.n_trials=4", "raise_on_trial=0", "nan_on_trial=2")
 
     trials = load_study(tmp_path).get_trials()
@@ -154,7 +180,7 @@ def test_failed_jobs_are_fail_trials_and_the_sweep_goes_on(tmp_path: Path) -> No
     assert summary["best_trial"] in {1, 3}
 
 
-def test_bad_trial_is_pruned_through_current_trial(tmp_path: Path) -> None:
+def test_bad_trial_is_pruned_through_current_trial(tmp_path: Path, run_toy: Any) -> None:
     # Trials 0 and 1 are the pruner's startup trials and cannot be pruned; trial 2 reports
     # values ~1000 above theirs at step 0, so the median rule prunes it right away.
     run_toy(
@@ -178,7 +204,7 @@ def test_bad_trial_is_pruned_through_current_trial(tmp_path: Path) -> None:
 
 
 def test_joblib_jobs_report_through_the_storage(tmp_path: Path) -> None:
-    run_toy(
+    run_toy_process(
         tmp_path,
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
@@ -194,7 +220,7 @@ def test_joblib_jobs_report_through_the_storage(tmp_path: Path) -> None:
     assert all(sorted(t.intermediate_values) == [0, 1] for t in trials)
 
 
-def test_multi_objective_gives_a_pareto_front(tmp_path: Path) -> None:
+def test_multi_objective_gives_a_pareto_front(tmp_path: Path, run_toy: Any) -> None:
     run_toy(
         tmp_path,
         "ret=list",
@@ -216,7 +242,7 @@ def test_multi_objective_gives_a_pareto_front(tmp_path: Path) -> None:
     )
 
 
-def test_same_seed_proposes_the_same_params(tmp_path: Path) -> None:
+def test_same_seed_proposes_the_same_params(tmp_path: Path, run_toy: Any) -> None:
     def run(name: str, seed: int) -> tuple[str, ...]:
         return (
             f"hydra.sweeper.study_name={name}",
@@ -224,8 +250,9 @@ def test_same_seed_proposes_the_same_params(tmp_path: Path) -> None:
             "hydra.sweeper.n_trials=4",
         )
 
-    # Three separate studies in one file, launched together.
-    run_toys_together(tmp_path, run("a", 7), run("b", 7), run("c", 8))
+    # Three separate studies in one file.
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        run_toy(tmp_path, *run(name, seed), sweep_dir=f"multirun-{name}")
 
     def params(name: str) -> list[dict[str, Any]]:
         return [t.params for t in load_study(tmp_path, name).get_trials()]
@@ -235,7 +262,7 @@ def test_same_seed_proposes_the_same_params(tmp_path: Path) -> None:
     assert params("a") != params("c")
 
 
-def test_objectives_pick_values_from_a_returned_mapping(tmp_path: Path) -> None:
+def test_objectives_pick_values_from_a_returned_mapping(tmp_path: Path, run_toy: Any) -> None:
     run_toy(
         tmp_path,
         "ret=dict",
@@ -262,15 +289,8 @@ def test_concurrent_sweeps_share_one_sqlite_study(tmp_path: Path) -> None:
     assert all(t.state == TrialState.COMPLETE for t in trials)
 
 
-def test_single_run_has_no_trial(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(TOY), "check_not_sweeping=true"],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+def test_single_run_has_no_trial(tmp_path: Path, cli: Any) -> None:
+    proc = cli(["check_not_sweeping=true"], tmp_path, entry=toy_main())
     assert proc.returncode == 0, proc.stderr[-4000:]
     # Outside Hydra altogether.
     assert trial_info() is None

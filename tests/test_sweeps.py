@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from conftest import run_cli
 from nst_sweep.app import CONF_DIR
+from nst_sweep.names import FAILURE_REASON_TAG, SWEEP_FAILED_TAG
 from nst_sweep.settings import TransferSettings
 
 GROUPS = ["model", "layers", "loss", "optimizer", "image", "tracking", "experiment"]
@@ -120,27 +121,31 @@ def test_multirun_logs_parent_and_children(grid_sweep):
         assert "tv_weight" in Path(config).read_text()
 
 
-def test_failed_job_does_not_sink_the_sweep(tmp_path, image_files):
+def test_failed_and_diverging_jobs_do_not_sink_the_sweep(tmp_path, image_files, cli):
     content, style = image_files
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    proc = run_cli(
-        ["-m", "hydra/launcher=joblib", f"content={content}", f"style={style}", *SMALL,
-         "loss.tv_weight=-1,0.001", f"tracking.uri={uri}", "tracking.experiment=fail"],
+    # -1 is refused by validation; 1e38 makes the loss overflow to inf at step 0 (divergence).
+    proc = cli(
+        ["-m", f"content={content}", f"style={style}", *SMALL, "image.init=noise",
+         "loss.content_weight=-1,1,1e38", f"tracking.uri={uri}", "tracking.experiment=fail"],
         tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 of 3 jobs failed" in proc.stdout + proc.stderr
     _, [parent], children = experiment_runs(uri, "fail")
-    by_weight = {c.data.params["loss.tv_weight"]: c for c in children}
+    by_weight = {c.data.params["loss.content_weight"]: c for c in children}
     assert by_weight["-1"].info.status == "FAILED"
-    assert "loss.tv_weight=-1" in by_weight["-1"].data.tags["failure.reason"]
-    assert by_weight["0.001"].info.status == "FINISHED"
-    assert parent.info.status == "FINISHED" and parent.data.tags["sweep.failed_jobs"] == "1"
+    assert "loss.content_weight=-1" in by_weight["-1"].data.tags[FAILURE_REASON_TAG]
+    assert by_weight["1e+38"].info.status == "FAILED"
+    assert "loss became inf" in by_weight["1e+38"].data.tags[FAILURE_REASON_TAG]
+    assert by_weight["1"].info.status == "FINISHED"
+    assert parent.info.status == "FINISHED" and parent.data.tags[SWEEP_FAILED_TAG] == "2"
 
 
-def test_fig3_layers_preset_runs_three_layer_sets(tmp_path, image_files):
+def test_fig3_layers_preset_runs_three_layer_sets(tmp_path, image_files, cli):
     content, style = image_files
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    proc = run_cli(
+    proc = cli(
         ["-m", "experiment=fig3_layers", f"content={content}", f"style={style}", *SMALL,
          f"tracking.uri={uri}", "tracking.experiment=fig3"],
         tmp_path,
@@ -167,7 +172,7 @@ def api(base: str, path: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-def test_mlflow_server_serves_runs_and_images(grid_sweep, image_files, tmp_path):
+def test_mlflow_server_serves_runs_and_images(grid_sweep, image_files, tmp_path, cli):
     tmp, uri = grid_sweep
     port = free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
@@ -206,7 +211,7 @@ def test_mlflow_server_serves_runs_and_images(grid_sweep, image_files, tmp_path)
 
         # Nothing assumes a local store: a job logging through the server works too.
         content, style = image_files
-        proc = run_cli(
+        proc = cli(
             [f"content={content}", f"style={style}", *SMALL, f"tracking.uri={base}",
              "tracking.experiment=remote"],
             tmp_path,

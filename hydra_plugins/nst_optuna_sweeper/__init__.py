@@ -1,10 +1,22 @@
 """nst-sweep's own Hydra sweeper on Optuna 5: ``hydra/sweeper=nst_optuna``.
 
 Inside a job, :func:`current_trial` gives the running optuna trial (to report and prune) and
-:func:`trial_info` its ``(study_name, trial_number)``.
+:func:`trial_info` its ``(study_name, trial_number)``. After a sweep, :func:`load_study`,
+:func:`best_trials` and :func:`objective_names` give reports what the study found, worked out
+the same way as the sweeper's own results file.
 """
 
-from .config import TRIAL_KEY
+from .config import RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, trial_info
+from .results import best_trials, load_study, objective_names
 
-__all__ = ["TRIAL_KEY", "current_trial", "trial_info"]
+__all__ = [
+    "RESULTS_FILE",
+    "SWEEPER_TARGET",
+    "TRIAL_KEY",
+    "best_trials",
+    "current_trial",
+    "load_study",
+    "objective_names",
+    "trial_info",
+]

@@ -221,3 +221,25 @@ def load_trial(
     study_id = storage.get_study_id_from_name(study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     return optuna.trial.Trial(study, trial_id)
+
+
+def load_existing_study(
+    url: str | None, study_name: str, base_dir: str | Path
+) -> optuna.Study | None:
+    """An existing study for reading (reports); None if it is in another process or missing."""
+    if url is None:
+        found = _IN_PROCESS.get(study_name)
+        if found is None:
+            return None
+        storage: BaseStorage = found[0]
+    else:
+        resolved = resolve_storage_url(url, base_dir)
+        if resolved not in _STORAGES:
+            _STORAGES[resolved] = RDBStorage(
+                resolved, engine_kwargs=_engine_kwargs(resolved), skip_table_creation=True
+            )
+        storage = _STORAGES[resolved]
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:  # optuna's "no such study"
+        return None

@@ -11,6 +11,7 @@ import logging
 import math
 import numbers
 import os
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .config import DEFAULT_STORAGE, DEFAULT_STUDY_NAME, RESULTS_FILE, TRIAL_KEY
+from .config import RESULTS_FILE, TRIAL_KEY, NstOptunaSweeperConf
+from .results import best_trials, objective_names
 
 if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this module on every start-up
     import optuna
@@ -59,18 +61,12 @@ def _directions(direction: Any) -> list[str]:
 class NstOptunaSweeper(Sweeper):
     """Optuna study over Hydra overrides; see ``config.NstOptunaSweeperConf`` for the keys."""
 
-    def __init__(
-        self,
-        sampler: Any = None,
-        direction: Any = "minimize",
-        storage: str | None = DEFAULT_STORAGE,
-        study_name: str = DEFAULT_STUDY_NAME,
-        n_trials: int = 20,
-        n_jobs: int = 1,
-        params: Mapping[str, Any] | None = None,
-        pruner: Any = None,
-        objectives: Sequence[str] | None = None,
-    ) -> None:
+    def __init__(self, **options: Any) -> None:
+        """Takes the keys of ``NstOptunaSweeperConf``, whose defaults are the only ones."""
+        conf = NstOptunaSweeperConf(**options)
+        sampler, direction, storage = conf.sampler, conf.direction, conf.storage
+        study_name, n_trials, n_jobs = conf.study_name, conf.n_trials, conf.n_jobs
+        params, pruner, objectives = conf.params, conf.pruner, conf.objectives
         super().__init__()
         self.directions = _directions(direction)
         self.objectives = [str(o) for o in _plain(objectives)] if objectives else None
@@ -119,6 +115,7 @@ class NstOptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         """Run ``n_trials`` trials in batches of ``n_jobs``; returns the job results per batch."""
+        import optuna
         from hydra.core.override_parser.overrides_parser import OverridesParser
         from optuna.trial import TrialState
 
@@ -145,6 +142,10 @@ class NstOptunaSweeper(Sweeper):
             make_pruner(self.pruner_conf),
         )
         self._check_directions(study)
+        if self.objectives:  # reports (and optuna-dashboard) then name the values
+            with warnings.catch_warnings():  # "experimental" since optuna 3.2, still there in 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(self.objectives)
         self._reseed_for_resume(study, make_sampler)
         storage_text = redact_url(resolved_url) if resolved_url else "memory"
         log.info(
@@ -364,7 +365,7 @@ class NstOptunaSweeper(Sweeper):
             "study_name": self.study_name,
             "storage": storage,
             "directions": list(self.directions),
-            "objectives": self.objectives,
+            "objectives": objective_names(study),
             "n_trials": {
                 "total": len(trials),
                 "complete": by_state[TrialState.COMPLETE],
@@ -375,16 +376,16 @@ class NstOptunaSweeper(Sweeper):
             },
             "this_launch": {k: launched[k] for k in ("complete", "fail", "pruned")},
         }
+        ranked = best_trials(study)
         if len(self.directions) == 1:
-            complete = [t for t in trials if t.state == TrialState.COMPLETE]
-            best = study.best_trial if complete else None
+            best = ranked[0] if ranked else None
             summary["best_trial"] = None if best is None else best.number
             summary["best_value"] = None if best is None else best.value
             summary["best_params"] = None if best is None else dict(best.params)
         else:
             summary["pareto_front"] = [
                 {"number": t.number, "values": list(t.values), "params": dict(t.params)}
-                for t in sorted(study.best_trials, key=lambda t: t.number)
+                for t in ranked
             ]
         return summary
 

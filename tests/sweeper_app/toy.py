@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -24,7 +25,10 @@ def _objective(cfg: DictConfig) -> float:
     return (cfg.x - 0.3) ** 2 + 0.01 * (math.log10(cfg.lr) + 3) ** 2 + 0.01 * cfg.n + penalty
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+# An absolute config path: the tests also import this file as a module and call main().
+@hydra.main(
+    version_base="1.3", config_path=str(Path(__file__).parent / "conf"), config_name="config"
+)
 def main(cfg: DictConfig) -> Any:
     number = cfg.get("optuna_trial")
     if cfg.check_not_sweeping:
