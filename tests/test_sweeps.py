@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from omegaconf import OmegaConf
 
 from conftest import run_cli
 from nst_sweep.app import CONF_DIR
-from nst_sweep.names import FAILURE_REASON_TAG, SWEEP_FAILED_TAG
+from nst_sweep.names import FAILURE_REASON_TAG, SECONDS_METRIC, SWEEP_FAILED_TAG
 from nst_sweep.settings import TransferSettings
 
 GROUPS = ["model", "layers", "loss", "optimizer", "image", "tracking", "experiment"]
@@ -110,6 +111,11 @@ def test_multirun_logs_parent_and_children(grid_sweep):
         assert child.data.tags["model.weights"] == "random" and child.data.tags["device"] == "CPU"
         steps = [m.step for m in client.get_metric_history(run_id, "loss/total")]
         assert sorted(steps) == [0, 1, 2, 3]
+        seconds = sorted(
+            (m.step, m.value) for m in client.get_metric_history(run_id, SECONDS_METRIC)
+        )
+        assert [step for step, _ in seconds] == [0, 1, 2, 3]
+        assert all(0 <= a[1] <= b[1] for a, b in itertools.pairwise(seconds))
         artifacts = {a.path for a in client.list_artifacts(run_id)}
         assert {"config.yaml", "overrides.yaml", "result.png"} <= artifacts
         images = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith("png")]
