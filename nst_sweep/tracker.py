@@ -8,32 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from nst_sweep.records import StepRecord
 
 
-class Tracker(Protocol):
-    """One tracked run: params, tags, per-step losses, metrics, images, artifacts, status."""
+class Tracker:
+    """One tracked run: params, tags, per-step losses, metrics, images, artifacts, status.
 
-    run_id: str | None
-
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
-    def set_tags(self, tags: Mapping[str, str]) -> None: ...
-    def log_step(self, record: StepRecord) -> None: ...
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None: ...
-    def log_image(self, key: str, image: np.ndarray, step: int = 0) -> None: ...
-    def log_text(self, text: str, artifact_file: str) -> None: ...
-    def log_artifact(self, path: str | Path) -> None: ...
-    def log_figure(self, figure: Any, artifact_file: str) -> None: ...
-    def flush(self) -> None: ...
-    def finish(self, status: str = "FINISHED", reason: str | None = None) -> None: ...
-
-
-class NullTracker:
-    """Tracks nothing; lets a run go without an MLflow store."""
+    This base records nothing; ``MlflowTracker`` (``tracking.py``) records to MLflow.
+    """
 
     run_id: str | None = None
 
@@ -47,3 +33,7 @@ class NullTracker:
     def log_figure(self, figure: Any, artifact_file: str) -> None: ...
     def flush(self) -> None: ...
     def finish(self, status: str = "FINISHED", reason: str | None = None) -> None: ...
+
+
+class NullTracker(Tracker):
+    """Tracks nothing (``tracking=none``, notebooks, tests)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from nst_sweep.names import FAILURE_REASON_TAG, LOSS_PREFIX, PARENT_RUN_TAG, SECONDS_METRIC
 from nst_sweep.records import StepRecord
-from nst_sweep.tracker import NullTracker
+from nst_sweep.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-class MlflowTracker(NullTracker):
+class MlflowTracker(Tracker):
     """One MLflow run, driven through ``MlflowClient`` (no global active-run state)."""
 
     def __init__(

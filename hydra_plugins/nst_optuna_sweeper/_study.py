@@ -183,6 +183,17 @@ def create_study(
     return study, resolved
 
 
+def _existing_storage(url: str, base_dir: str | Path) -> RDBStorage:
+    """The storage of a study the sweep created, one engine per URL and process."""
+    resolved = resolve_storage_url(url, base_dir)
+    if resolved not in _STORAGES:
+        # The sweep created the schema already: no DDL from jobs or reports.
+        _STORAGES[resolved] = RDBStorage(
+            resolved, engine_kwargs=_engine_kwargs(resolved), skip_table_creation=True
+        )
+    return _STORAGES[resolved]
+
+
 def load_trial(
     url: str | None,
     base_dir: str | Path,
@@ -203,13 +214,7 @@ def load_trial(
             return None
         storage, pruner = found
     else:
-        resolved = resolve_storage_url(url, base_dir)
-        if resolved not in _STORAGES:
-            # The sweep created the schema already: no DDL from jobs.
-            _STORAGES[resolved] = RDBStorage(
-                resolved, engine_kwargs=_engine_kwargs(resolved), skip_table_creation=True
-            )
-        storage = _STORAGES[resolved]
+        storage = _existing_storage(url, base_dir)
     # Jobs only report and prune; the sweep process samples. An unseeded sampler keeps any
     # extra trial.suggest_*() in a job from repeating the same value in every job.
     study = optuna.load_study(
@@ -233,12 +238,7 @@ def load_existing_study(
             return None
         storage: BaseStorage = found[0]
     else:
-        resolved = resolve_storage_url(url, base_dir)
-        if resolved not in _STORAGES:
-            _STORAGES[resolved] = RDBStorage(
-                resolved, engine_kwargs=_engine_kwargs(resolved), skip_table_creation=True
-            )
-        storage = _STORAGES[resolved]
+        storage = _existing_storage(url, base_dir)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:  # optuna's "no such study"
