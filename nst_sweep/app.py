@@ -42,11 +42,16 @@ from nst_sweep.progress import ScoreHook
 from nst_sweep.run import run
 from nst_sweep.settings import RunSettings, TrackingSettings
 from nst_sweep.tracker import NullTracker, Tracker
-from nst_sweep.tracking import MlflowTracker, flatten, git_commit, quiet_mlflow_logging
+from nst_sweep.tracking import (
+    MAX_TAG_LENGTH,
+    MlflowTracker,
+    flatten,
+    git_commit,
+    quiet_mlflow_logging,
+)
 
 log = logging.getLogger("nst_sweep")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-MAX_TAG_LENGTH = 5000  # MLflow's limit for a tag value
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class JobContext:
         if not HydraConfig.initialized():
             return cls()
         hydra_cfg = HydraConfig.get()
-        overrides = [str(o) for o in hydra_cfg.overrides.task]
+        overrides = _as_typed(hydra_cfg.overrides.task)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return cls(overrides)
         return cls(overrides, True, int(hydra_cfg.job.num), str(hydra_cfg.sweep.dir), trial_info())
@@ -82,6 +87,11 @@ class JobContext:
         if self.trial is not None:
             tags.update({STUDY_TAG: self.trial[0], TRIAL_NUMBER_TAG: str(self.trial[1])})
         return tags
+
+
+def _as_typed(overrides: Any) -> list[str]:
+    """Hydra's override strings unresolved: ``${...}`` in one may only resolve inside a job."""
+    return [str(o) for o in OmegaConf.to_container(overrides, resolve=False)]  # type: ignore[union-attr]
 
 
 def open_tracker(tracking: TrackingSettings, job: JobContext) -> Tracker:
@@ -113,8 +123,10 @@ def log_config(tracker: Tracker, config: Mapping[str, Any], job: JobContext) -> 
     tracker.log_text(OmegaConf.to_yaml(OmegaConf.create(job.overrides)), OVERRIDES_ARTIFACT)
 
 
-def resolve(cfg: DictConfig) -> dict[str, Any]:
-    """The composed config as plain Python, interpolations resolved (the one conversion)."""
+def resolve(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """The composed config (or a group of it) as plain Python, interpolations resolved."""
+    if not isinstance(cfg, DictConfig):
+        return dict(cfg)
     try:
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except Exception as exc:
@@ -150,8 +162,14 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
     job = JobContext.current()
     tracker: Tracker = NullTracker()
     try:
-        config = resolve(cfg)
-        tracker = open_tracker(TrackingSettings.from_mapping(config), job)
+        # The tracking group first, so that any later failure is recorded in the job's run.
+        tracking = TrackingSettings.from_mapping({"tracking": resolve(cfg.get("tracking") or {})})
+        tracker = open_tracker(tracking, job)
+        try:
+            config = resolve(cfg)
+        except UserError:
+            log_config(tracker, OmegaConf.to_container(cfg, resolve=False), job)  # type: ignore[arg-type]
+            raise
         log_config(tracker, config, job)
         result = run(RunSettings.from_mapping(config), tracker, on_score=pruning_hook())
     except BaseException as exc:

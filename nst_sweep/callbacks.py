@@ -58,7 +58,8 @@ class MlflowSweepCallback(Callback):
         quiet_mlflow_logging()
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        overrides = [str(o) for o in config.hydra.overrides.task]
+        # Unresolved: an override may hold ${hydra:runtime.output_dir}, set only inside a job.
+        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         self.parent = MlflowTracker(
             uri=tracking.uri,
             experiment=tracking.experiment,
@@ -66,7 +67,7 @@ class MlflowSweepCallback(Callback):
             tags={
                 ROLE_TAG: SWEEP_ROLE,
                 SWEEP_DIR_TAG: str(sweep_dir.resolve()),
-                SWEEP_OVERRIDES_TAG: " ".join(overrides),
+                SWEEP_OVERRIDES_TAG: " ".join(str(o) for o in overrides),  # type: ignore[union-attr]
                 SWEEPER_TAG: str(config.hydra.sweeper.get("_target_", "")),
                 GIT_COMMIT_TAG: git_commit(),
             },

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -176,11 +178,43 @@ class FeatureExtractor:
         return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
 
-def build_extractor(
-    weights: str, layers: Sequence[str], pooling: str = "max", seed: int = 0
+# Kept per process, so that the jobs of a sweep build each network and cut of it once.
+NETWORKS_KEPT = 2
+_NETWORKS: OrderedDict[tuple[Any, ...], keras.Model] = OrderedDict()
+_EXTRACTORS: dict[tuple[Any, ...], FeatureExtractor] = {}
+
+
+def _network_key(weights: str, seed: int) -> tuple[Any, ...]:
+    """What identifies a network: a file by its path, size and time (it may be rewritten)."""
+    if weights in ("imagenet", "random"):
+        return (weights, seed if weights == "random" else None)
+    path = Path(weights).expanduser()
+    stat = path.stat() if path.is_file() else None
+    return (str(path.resolve()), stat and (stat.st_size, stat.st_mtime_ns))
+
+
+def cached_vgg19(weights: str, seed: int = 0, key: str = "model.weights") -> keras.Model:
+    """``load_vgg19``, loaded once per process for the same weights (and seed, for random)."""
+    network_key = _network_key(weights, seed)
+    if network_key not in _NETWORKS:
+        _NETWORKS[network_key] = load_vgg19(weights, seed, key)
+        while len(_NETWORKS) > NETWORKS_KEPT:
+            evicted, _ = _NETWORKS.popitem(last=False)
+            for extractor_key in [k for k in _EXTRACTORS if k[0] == evicted]:
+                del _EXTRACTORS[extractor_key]
+    _NETWORKS.move_to_end(network_key)
+    return _NETWORKS[network_key]
+
+
+def cached_extractor(
+    weights: str, seed: int, layers: Sequence[str], pooling: str = "max", key: str = "model.weights"
 ) -> FeatureExtractor:
-    """Load VGG19 and cut it to the layers the losses use."""
-    return FeatureExtractor(load_vgg19(weights, seed), layers, pooling)
+    """A ``FeatureExtractor`` of ``cached_vgg19``, built once per layer set and pooling."""
+    network = cached_vgg19(weights, seed, key)
+    extractor_key = (_network_key(weights, seed), tuple(layers), pooling)
+    if extractor_key not in _EXTRACTORS:
+        _EXTRACTORS[extractor_key] = FeatureExtractor(network, layers, pooling)
+    return _EXTRACTORS[extractor_key]
 
 
 def device_name() -> str:

@@ -1,6 +1,16 @@
 """The paper's loss terms, eqs (1)-(6), as pure TensorFlow functions.
 
 Feature maps are VGG19 layer outputs (after ReLU) of shape (H, W, C) or (1, H, W, C).
+Sandahl, Karlsson, Magnusson, *Using Neural Networks to Create Art*, after Gatys, Ecker, Bethge,
+*A Neural Algorithm of Artistic Style* (2015).
+
+Size-normalised form (``loss.normalize=true``, not the default). Eqs (1) and (5) are sums over
+positions: they grow with the number of pixels, while eq (3) is divided by ``M_l^2`` and does
+not. A weight that balances the terms at 128 px is then ~8x too content-heavy at 256 px, and a
+pyramid's levels would each need their own weights. With ``normalize`` the content term is
+divided by its number of terms (``N_l * M_l``) and the TV term by its own (``H * W * 3``), so
+both become means; eq (3) is already size-free. alpha, beta and gamma then keep their meaning
+at every size. The default stays the paper's sums, whose step-0 values match eqs (1)-(6).
 """
 
 from __future__ import annotations
@@ -10,9 +20,10 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 
-def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """Eq (1): sum over filters and positions of (F - P)^2."""
-    return tf.reduce_sum(tf.square(features - target))
+def content_loss(features: tf.Tensor, target: tf.Tensor, normalize: bool = False) -> tf.Tensor:
+    """Eq (1): sum over filters and positions of (F - P)^2; with ``normalize`` the mean."""
+    squared = tf.square(features - target)
+    return tf.reduce_mean(squared) if normalize else tf.reduce_sum(squared)
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
@@ -31,28 +42,47 @@ def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     return squared / (4.0 * tf.square(channels) * tf.square(positions))
 
 
-def style_loss(features: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor]) -> tf.Tensor:
-    """Eq (4): sum_l w_l E_l with w_l = 1 / (number of style layers)."""
-    terms = [style_layer_loss(f, a) for f, a in zip(features, target_grams, strict=True)]
-    return tf.add_n(terms) / float(len(terms))
+def style_loss(
+    features: Sequence[tf.Tensor],
+    target_grams: Sequence[tf.Tensor],
+    layer_weights: tf.Tensor | Sequence[float] | None = None,
+) -> tf.Tensor:
+    """Eq (4): sum_l w_l E_l; the paper's w_l = 1 / (number of style layers) when not given."""
+    terms = tf.stack([style_layer_loss(f, a) for f, a in zip(features, target_grams, strict=True)])
+    if layer_weights is None:
+        return tf.reduce_mean(terms)
+    return tf.reduce_sum(tf.cast(layer_weights, tf.float32) * terms)
 
 
-def total_variation_loss(image_255: tf.Tensor, exponent: float = 1.25) -> tf.Tensor:
+def total_variation_loss(
+    image_255: tf.Tensor, exponent: float | tf.Tensor = 1.25, normalize: bool = False
+) -> tf.Tensor:
     """Eq (5) on an image in the network's 0-255 scale, (H, W, C) or (1, H, W, C).
 
-    Sum over i < H-1, j < W-1 and each colour channel of
-    ((x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2) ** exponent.
+    Sum over every pixel (i, j) and colour channel of
+    ``((x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2) ** exponent``.
+
+    Departure from the paper's sum over i < H-1, j < W-1: the image is extended by one
+    replicated row at the bottom and one replicated column at the right (differences across
+    that edge are 0), so every pixel is in some term. Otherwise the bottom-right pixel is in
+    none, and Adam's per-pixel step drives it to a saturated colour once TV dominates.
+    With ``normalize`` the sum becomes a mean over its H * W * C terms.
     """
     x = tf.convert_to_tensor(image_255, dtype=tf.float32)
     x = x if x.shape.rank == 4 else x[tf.newaxis]
-    corner = x[:, :-1, :-1, :]
-    down = tf.square(x[:, 1:, :-1, :] - corner)
-    right = tf.square(x[:, :-1, 1:, :] - corner)
-    return tf.reduce_sum(tf.pow(down + right, exponent))
+    below = tf.concat([x[:, 1:], x[:, -1:]], axis=1)  # row i+1; the last row repeats itself
+    right = tf.concat([x[:, :, 1:], x[:, :, -1:]], axis=2)  # column j+1, likewise
+    terms = tf.pow(tf.square(below - x) + tf.square(right - x), exponent)
+    return tf.reduce_mean(terms) if normalize else tf.reduce_sum(terms)
 
 
 def weighted_total(
-    content: tf.Tensor, style: tf.Tensor, tv: tf.Tensor, alpha: float, beta: float, gamma: float
+    content: tf.Tensor,
+    style: tf.Tensor,
+    tv: tf.Tensor,
+    alpha: float | tf.Tensor,
+    beta: float | tf.Tensor,
+    gamma: float | tf.Tensor,
 ) -> tf.Tensor:
     """Eq (6): alpha * content + beta * style + gamma * tv."""
     return alpha * content + beta * style + gamma * tv

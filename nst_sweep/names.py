@@ -14,6 +14,7 @@ from nst_sweep.records import LOSS_NAMES
 LOSS_PREFIX = "loss/"  # loss/total, loss/content, loss/style, loss/tv: eqs (6), (1), (4), (5)
 LOSS_METRICS: tuple[str, ...] = tuple(f"{LOSS_PREFIX}{name}" for name in LOSS_NAMES)
 SECONDS_METRIC = "perf/seconds"  # wall time since the loop started, per step
+LEVEL_METRIC = "level"  # multi-scale renders: the pyramid level of each step (0 = coarsest)
 SCORE_METRIC = "score"  # the perceptual score (nst_sweep/score.py), lower is better
 SCORE_CONTENT_METRIC = "score/content"
 SCORE_STYLE_METRIC = "score/style"
@@ -59,16 +60,16 @@ OVERRIDES_ARTIFACT = "overrides.yaml"
 CONTACT_SHEET_ARTIFACT = "contact_sheet.png"
 LOSS_CURVES_ARTIFACT = "loss_curves.png"
 STUDY_PLOT_FOLDER = "study"  # study/optimization_history.png, study/param_slice.png, ...
-STUDY_PLOTS: tuple[str, ...] = (
-    "optimization_history",
-    "param_importances",
-    "param_slice",
-    "pareto_front",
-)
+HISTORY_PLOT = "optimization_history"
+IMPORTANCES_PLOT = "param_importances"
+SLICE_PLOT = "param_slice"
+PARETO_PLOT = "pareto_front"
+STUDY_PLOTS: tuple[str, ...] = (HISTORY_PLOT, IMPORTANCES_PLOT, SLICE_PLOT, PARETO_PLOT)
 BEST_RESULTS_ARTIFACT = f"{STUDY_PLOT_FOLDER}/best_results.png"
 PARETO_FRONT_ARTIFACT = "pareto_front.json"
 
-# ------------------------------------------------------------------ files in a sweep folder
+# ------------------------------------------------------------------ files on disk
+OUTPUT_FILE = "result.png"  # where a run writes its image by default (the command: its folder)
 PARENT_FILE = "mlflow_parent.json"  # how the jobs of a sweep find its parent run
 
 

@@ -23,7 +23,7 @@ class StepReporter:
         self,
         tracker: Tracker,
         total_steps: int,
-        image_every: int = 0,
+        image_every: int,
         show: bool = True,
         hooks: Sequence[Callable[[StepRecord], None]] = (),
     ):
@@ -35,9 +35,9 @@ class StepReporter:
 
     def __call__(self, record: StepRecord) -> None:
         self.tracker.log_step(record)
-        # Step 0 is the initial image; the last step is the result.
+        # Step 0 is the initial image; the last step of each pyramid level is its result.
         every = self.image_every and record.step % self.image_every == 0
-        if record.step == 0 or every or record.step >= self.total_steps:
+        if record.step == 0 or every or record.last_of_level or record.step >= self.total_steps:
             self.tracker.log_image(PROGRESS_IMAGE, record.image(), step=record.step)
         if record.step > 0:
             self.bar.set_postfix_str(f"loss={record.total:.4g}", refresh=False)

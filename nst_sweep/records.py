@@ -21,6 +21,8 @@ class StepRecord:
     tv: float
     seconds: float  # wall time since the loop started
     image: Callable[[], np.ndarray]  # the image at this step, RGB [0, 1]; call it right away
+    level: int | None = None  # pyramid level (0 = coarsest) of a multi-scale render, else None
+    last_of_level: bool = False  # the last record of its level (its result at that size)
 
     def losses(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in LOSS_NAMES}

@@ -3,7 +3,8 @@
 No Hydra and no MLflow here: the command line (``app.py``) composes the config, parses it into
 ``RunSettings`` and hands in a tracker; a notebook calls ``run(settings)`` the same way::
 
-    from nst_sweep import RunSettings, run
+    from nst_sweep.run import run
+    from nst_sweep.settings import RunSettings
     settings = RunSettings.from_mapping({"content": "chelsea", "style": "starry_night",
                                          "model": {"weights": "random"}, "image": {"size": 64},
                                          "optimizer": {"steps": 10}, "output": "out.png"})
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -62,13 +63,13 @@ def run(
     """
     tracker = tracker or NullTracker()
     transfer = settings.transfer
-    content, style = load_pair(
-        settings.content, settings.style, transfer.image.size, transfer.image.style_scale
-    )
+    image = transfer.image
+    pairs = [load_pair(settings.content, s, image.size, image.style_scale) for s in settings.styles]
+    content, styles = pairs[0][0], [style for _, style in pairs]
     import_tensorflow_quietly()  # only now: bad paths and values fail fast, before TF loads
     import tensorflow as tf
 
-    from nst_sweep.features import FeatureExtractor, device_name, load_vgg19
+    from nst_sweep.features import cached_extractor, device_name
     from nst_sweep.optimize import stylize
 
     tracker.set_tags(
@@ -79,12 +80,13 @@ def run(
             SEED_TAG: str(transfer.seed),
         }
     )
-    vgg = load_vgg19(transfer.model.weights, transfer.seed)
-    extractor = FeatureExtractor(vgg, transfer.layers.all, transfer.model.pooling)
-    scorer = make_scorer(settings, vgg, content, style)
+    model = transfer.model
+    extractor = cached_extractor(model.weights, transfer.seed, transfer.layers.all, model.pooling)
+    scorer = make_scorer(settings, content, styles)
     tracker.log_image(CONTENT_IMAGE, content)
-    tracker.log_image(STYLE_IMAGE, style)
-    steps = transfer.optimizer.steps
+    for number, style in enumerate(styles):  # several styles: one image per step number
+        tracker.log_image(STYLE_IMAGE, style, step=number)
+    steps = sum(transfer.optimizer.steps_per_level(image.levels))
     hooks = []
     if scorer is not None and settings.score.every > 0:
         hooks.append(ScoreReporter(scorer, tracker, settings.score.every, steps, on_score))
@@ -96,7 +98,7 @@ def run(
         hooks=hooks,
     )
     try:
-        result = stylize(content, style, transfer, callback=reporter, extractor=extractor)
+        result = stylize(content, styles, transfer, callback=reporter, extractor=extractor)
     finally:
         reporter.close()
     save_image(result.image, settings.output)
@@ -121,21 +123,21 @@ def run(
 
 
 def make_scorer(
-    settings: RunSettings, vgg: Any, content: np.ndarray, style: np.ndarray
+    settings: RunSettings, content: np.ndarray, styles: Sequence[np.ndarray]
 ) -> Scorer | None:
     """The perceptual scorer for this run, or None when ``score.enabled`` is false.
 
-    The evaluation network defaults to the run's own VGG19 (no second load); ``score.weights``
-    picks another, e.g. ImageNet weights to judge runs optimised with something else.
+    The evaluation network defaults to the run's own VGG19 (loaded once per process);
+    ``score.weights`` picks another, e.g. ImageNet weights to judge runs optimised with
+    something else. With several style images the score's style is the most weighted one.
     """
-    from nst_sweep.features import FeatureExtractor, load_vgg19
+    from nst_sweep.features import cached_extractor
 
     if not settings.score.enabled:
         return None
-    model = settings.transfer.model
-    weights = settings.score.weights or model.weights
-    network = (
-        vgg if weights == model.weights else load_vgg19(weights, settings.seed, key="score.weights")
-    )
+    weights = settings.score.weights or settings.transfer.model.weights
+    blend = settings.transfer.loss.style_blend or (1.0,) * len(styles)
+    style = styles[int(np.argmax(blend))]
     # Always max pooling: scores must be comparable whatever model.pooling a run used.
-    return Scorer(content, style, FeatureExtractor(network, SCORE_LAYERS, "max"))
+    features = cached_extractor(weights, settings.seed, SCORE_LAYERS, "max", key="score.weights")
+    return Scorer(content, style, features)

@@ -9,14 +9,14 @@ command line agree; a key missing from the mapping takes the default written her
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nst_sweep.errors import UserError
 from nst_sweep.images import SAVE_SUFFIXES
-from nst_sweep.names import RESULT_ARTIFACT
+from nst_sweep.names import OUTPUT_FILE
 
 # Convolution layers of Keras' VGG19, in network order (the only layers losses may use).
 VGG19_CONV_LAYERS: tuple[str, ...] = (
@@ -28,6 +28,7 @@ VGG19_CONV_LAYERS: tuple[str, ...] = (
 )  # fmt: skip
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 INIT_MODES = ("content", "noise", "style")
+COLOR_MODES = ("none", "luminance", "histogram")
 POOLING_MODES = ("max", "avg")
 MIN_SIZE, MAX_SIZE = 32, 4096
 MAX_STYLE_SCALE = 4.0
@@ -122,6 +123,9 @@ class LossSettings:
     style_weight: float = 1e4  # beta
     tv_weight: float = 10.0  # gamma
     tv_exponent: float = 1.25
+    normalize: bool = False  # content and TV as means: weights mean the same at every size
+    style_layer_weights: tuple[float, ...] | None = None  # w_l of eq (4); None = 1/L each
+    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal
 
     @classmethod
     def from_mapping(cls, loss: Mapping[str, Any]) -> LossSettings:
@@ -135,6 +139,11 @@ class LossSettings:
             tv_exponent=_number(
                 loss.get("tv_exponent", cls.tv_exponent), "loss.tv_exponent", minimum=1.0
             ),
+            normalize=_flag(loss.get("normalize", cls.normalize), "loss.normalize"),
+            style_layer_weights=_weights_list(
+                loss.get("style_layer_weights"), "loss.style_layer_weights"
+            ),
+            style_blend=_weights_list(loss.get("style_blend"), "loss.style_blend"),
         )
 
 
@@ -150,6 +159,8 @@ class OptimizerSettings:
     decay_rate: float = 0.96  # SGD: lr * decay_rate ** (step / decay_steps)
     decay_steps: int = 100  # SGD: steps per decay_rate factor
     history_size: int = 10  # L-BFGS: past updates kept for the curvature estimate
+    level_steps: tuple[int, ...] | None = None  # per pyramid level, coarsest first; see below
+    jit_compile: bool = False  # XLA for the step (Adam, SGD); see benchmarks/bench_step.py
 
     @classmethod
     def defaults(cls, name: str = "adam") -> OptimizerSettings:
@@ -175,7 +186,18 @@ class OptimizerSettings:
             decay_rate=_number(get("decay_rate"), "optimizer.decay_rate", strict=True),
             decay_steps=_integer(get("decay_steps"), "optimizer.decay_steps", 1),
             history_size=_integer(get("history_size"), "optimizer.history_size", 1, 1000),
+            level_steps=_steps_list(opt.get("level_steps")),
+            jit_compile=_flag(get("jit_compile"), "optimizer.jit_compile"),
         )
+
+    def steps_per_level(self, levels: int) -> tuple[int, ...]:
+        """Steps of each pyramid level, coarsest first: ``level_steps``, or by default
+        ``steps`` at the coarsest level and half as many at each finer one (a finer level
+        starts from the upsampled result of the last, and each of its steps costs ~4x more).
+        """
+        if self.level_steps is not None:
+            return self.level_steps
+        return tuple(max(1, self.steps // 2**level) for level in range(levels))
 
 
 # Where an optimizer's own default differs from the shared one above (conf/optimizer/<name>.yaml).
@@ -192,16 +214,36 @@ PER_OPTIMIZER: dict[str, dict[str, Any]] = {
 @dataclass(frozen=True)
 class ImageSettings:
     size: int = 256  # long side of the content image and result, px
-    init: str = "content"
+    init: str = "content"  # content | noise | style | path of an image (e.g. a preview)
     style_scale: float = 1.0  # style long side = style_scale x content long side
+    levels: int = 1  # pyramid levels, each half the next, ending at size; 1 = single scale
+    preserve_colors: str = "none"  # none | luminance | histogram
 
     @classmethod
     def from_mapping(cls, image: Mapping[str, Any]) -> ImageSettings:
+        size = _integer(image.get("size", cls.size), "image.size", MIN_SIZE, MAX_SIZE)
+        levels = _integer(image.get("levels", cls.levels), "image.levels", 1, 8)
+        coarsest = round(size / 2 ** (levels - 1))
+        if coarsest < MIN_SIZE:
+            raise UserError(
+                f"image.levels={levels}: the coarsest level would be {coarsest} px at "
+                f"image.size={size}; lower image.levels or raise image.size (>= {MIN_SIZE} px)"
+            )
         return cls(
-            size=_integer(image.get("size", cls.size), "image.size", MIN_SIZE, MAX_SIZE),
-            init=_choice(image.get("init", cls.init), "image.init", INIT_MODES),
+            size=size,
+            init=_init(image.get("init", cls.init)),
             style_scale=_style_scale(image.get("style_scale", cls.style_scale)),
+            levels=levels,
+            preserve_colors=_choice(
+                image.get("preserve_colors", cls.preserve_colors),
+                "image.preserve_colors",
+                COLOR_MODES,
+            ),
         )
+
+    def level_sizes(self) -> tuple[int, ...]:
+        """Long side of each pyramid level, coarsest first, each half the next."""
+        return tuple(round(self.size / 2 ** (self.levels - 1 - i)) for i in range(self.levels))
 
 
 @dataclass(frozen=True)
@@ -218,7 +260,7 @@ class TransferSettings:
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> TransferSettings:
         """Validate a (resolved) config mapping; unknown top-level keys are ignored."""
-        return cls(
+        settings = cls(
             model=ModelSettings.from_mapping(_section(cfg, "model")),
             layers=LayerSettings.from_mapping(_section(cfg, "layers")),
             loss=LossSettings.from_mapping(_section(cfg, "loss")),
@@ -226,6 +268,23 @@ class TransferSettings:
             image=ImageSettings.from_mapping(_section(cfg, "image")),
             seed=_integer(cfg.get("seed", cls.seed), "seed", 0, 2**32 - 1),
         )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Rules across groups: one step count per level, one w_l per style layer."""
+        level_steps = self.optimizer.level_steps
+        if level_steps is not None and len(level_steps) != self.image.levels:
+            raise UserError(
+                f"optimizer.level_steps has {len(level_steps)} entries for image.levels="
+                f"{self.image.levels}; give one step count per level, coarsest first"
+            )
+        weights = self.loss.style_layer_weights
+        if weights is not None and len(weights) != len(self.layers.style):
+            raise UserError(
+                f"loss.style_layer_weights has {len(weights)} entries for "
+                f"{len(self.layers.style)} layers.style; give one weight per style layer"
+            )
 
 
 def _unit(value: Any, key: str) -> float:
@@ -304,8 +363,8 @@ class RunSettings:
     """One run: the images, where the result goes, the transfer, its tracking and scoring."""
 
     content: str = "astronaut"  # a path or a bundled sample name
-    style: str = "the_scream"
-    output: Path = Path(RESULT_ARTIFACT)  # the command line puts it in the run's folder
+    style: str | tuple[str, ...] = "the_scream"  # one, or several blended (loss.style_blend)
+    output: Path = Path(OUTPUT_FILE)  # the command line puts it in the run's folder
     progress: bool = True  # a progress bar on stderr
     transfer: TransferSettings = field(default_factory=TransferSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
@@ -315,18 +374,23 @@ class RunSettings:
     def seed(self) -> int:
         return self.transfer.seed
 
+    @property
+    def styles(self) -> tuple[str, ...]:
+        return (self.style,) if isinstance(self.style, str) else self.style
+
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> RunSettings:
         """Validate the whole (resolved) config, so a typo fails before minutes of work."""
+        transfer = TransferSettings.from_mapping(cfg)
         output = Path(_text(cfg.get("output", cls.output), "output"))
         if output.suffix.lower() not in SAVE_SUFFIXES:
             raise UserError(f"output={output}: unsupported suffix; use .png or .jpg")
         return cls(
             content=_text(cfg.get("content", cls.content), "content"),
-            style=_text(cfg.get("style", cls.style), "style"),
+            style=_styles(cfg.get("style", cls.style), transfer.loss.style_blend),
             output=output,
             progress=_flag(cfg.get("progress", cls.progress), "progress"),
-            transfer=TransferSettings.from_mapping(cfg),
+            transfer=transfer,
             tracking=TrackingSettings.from_mapping(cfg),
             score=ScoreSettings.from_mapping(_section(cfg, "score")),
         )
@@ -357,3 +421,52 @@ def _text(value: Any, key: str) -> str:
     if not text:
         raise UserError(f"{key} is empty; pass a value, e.g. {key}=<value>")
     return text
+
+
+def _styles(value: Any, blend: tuple[float, ...] | None) -> str | tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        styles: str | tuple[str, ...] = _text(value, "style")
+        count = 1
+    else:
+        styles = tuple(_text(v, "style") for v in value)
+        if not styles:
+            raise UserError("style=[]: no style image; pass style=<image> or style=[a,b]")
+        count = len(styles)
+        styles = styles[0] if count == 1 else styles
+    if blend is not None and len(blend) != count:
+        raise UserError(
+            f"loss.style_blend has {len(blend)} weights for {count} style image(s); "
+            "give one weight per image of style=[...]"
+        )
+    return styles
+
+
+def _weights_list(value: Any, key: str) -> tuple[float, ...] | None:
+    """A list of weights >= 0 with a positive sum, or None."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, int | float | str) else list(value)
+    numbers = tuple(_number(v, key) for v in items)
+    if not numbers or sum(numbers) <= 0:
+        raise UserError(f"{key}={list(items)}: needs weights >= 0 with a positive sum")
+    return numbers
+
+
+def _steps_list(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, int | str) else list(value)
+    if not items:
+        raise UserError("optimizer.level_steps=[]: give one step count per level, or null")
+    return tuple(_integer(v, "optimizer.level_steps", 1, 1_000_000) for v in items)
+
+
+def _init(value: Any) -> str:
+    """content, noise, style, or the path of an existing image (e.g. an earlier preview)."""
+    text = _text(value, "image.init")
+    if text in INIT_MODES or Path(text).expanduser().is_file():
+        return text
+    raise UserError(
+        f"image.init={text}: neither {', '.join(INIT_MODES)} nor an existing image file; "
+        "pass one of those or the path of an image"
+    )

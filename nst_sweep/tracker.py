@@ -34,6 +34,19 @@ class Tracker:
     def flush(self) -> None: ...
     def finish(self, status: str = "FINISHED", reason: str | None = None) -> None: ...
 
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        """Ends the run: FINISHED, FAILED with the error (KILLED for Ctrl-C and exits)."""
+        if error is None:
+            self.finish("FINISHED")
+        else:
+            status = "FAILED" if isinstance(error, Exception) else "KILLED"
+            self.finish(status, f"{type(error).__name__}: {error}")
+
 
 class NullTracker(Tracker):
     """Tracks nothing (``tracking=none``, notebooks, tests)."""

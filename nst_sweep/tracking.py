@@ -16,13 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from nst_sweep.names import FAILURE_REASON_TAG, LOSS_PREFIX, PARENT_RUN_TAG, SECONDS_METRIC
+from nst_sweep.names import (
+    FAILURE_REASON_TAG,
+    LEVEL_METRIC,
+    LOSS_PREFIX,
+    PARENT_RUN_TAG,
+    SECONDS_METRIC,
+)
 from nst_sweep.records import StepRecord
+from nst_sweep.settings import TrackingSettings
 from nst_sweep.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for one param value
+MAX_TAG_LENGTH = 5000  # MLflow's limit for one tag value
 BATCH_PARAMS = 100  # MLflow's limit of params per log_batch call
 
 
@@ -48,7 +56,7 @@ class MlflowTracker(Tracker):
         run_name: str | None = None,
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
-        flush_every: int = 25,
+        flush_every: int = TrackingSettings.flush_every,
     ):
         from mlflow.tracking import MlflowClient
 
@@ -88,6 +96,8 @@ class MlflowTracker(Tracker):
     def log_step(self, record: StepRecord) -> None:
         metrics = {f"{LOSS_PREFIX}{name}": value for name, value in record.losses().items()}
         metrics[SECONDS_METRIC] = record.seconds
+        if record.level is not None:  # multi-scale: which level each step belongs to
+            metrics[LEVEL_METRIC] = record.level
         self.log_metrics(metrics, record.step)
         self._steps_buffered += 1
         if self._steps_buffered >= self.flush_every:
@@ -131,7 +141,7 @@ class MlflowTracker(Tracker):
             log.warning("could not send the last metrics to MLflow: %s", exc)
             status, reason = "FAILED", reason or f"logging failed: {exc}"
         if reason:
-            self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason[:5000])
+            self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason[:MAX_TAG_LENGTH])
         self.client.set_terminated(self.run_id, status=status)
 
 

@@ -47,8 +47,10 @@ def reference_losses(weights: Path, content_png: Path, style_png: Path, start_pn
     ]
     style = sum(per_layer) / len(per_layer)
     img = np.asarray(Image.open(start_png).convert("RGB"), np.float64)
-    down = (img[1:, :-1] - img[:-1, :-1]) ** 2
-    right = (img[:-1, 1:] - img[:-1, :-1]) ** 2
+    # Eq (5) over every pixel: the image extended by a replicated last row and column.
+    ext = np.pad(img, ((0, 1), (0, 1), (0, 0)), mode="edge")
+    down = (ext[1:, :-1] - ext[:-1, :-1]) ** 2
+    right = (ext[:-1, 1:] - ext[:-1, :-1]) ** 2
     tv = ((down + right) ** 1.25).sum()
     return {
         "loss/content": content,

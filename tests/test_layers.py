@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CORE = {
     "errors", "records", "names", "images", "settings", "features", "losses", "optimize",
-    "score", "quiet",
+    "score", "quiet", "colors",
 }  # fmt: skip
 RUN_LAYER = {"tracker", "progress", "run"}
 EDGE_ONLY = ("hydra", "omegaconf", "mlflow", "optuna", "hydra_plugins")

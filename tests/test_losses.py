@@ -42,21 +42,54 @@ def test_style_loss_weights_each_layer_equally():
 def test_total_variation_by_hand():
     x = np.zeros((3, 3, 1), np.float32)
     x[1, 1, 0] = 2.0
-    # Corners (i, j) in {0, 1}^2; d = x[i+1,j]-x[i,j], r = x[i,j+1]-x[i,j]:
-    # (0,0): d=0, r=0 -> 0; (0,1): d=2, r=0 -> 4; (1,0): d=0, r=2 -> 4; (1,1): d=-2, r=-2 -> 8
+    # Every pixel (i, j); d = x[i+1,j]-x[i,j], r = x[i,j+1]-x[i,j], the last row and column
+    # repeated: (0,1): d=2 -> 4; (1,0): r=2 -> 4; (1,1): d=-2, r=-2 -> 8; all others 0.
     expected = 0 + 4**1.25 + 4**1.25 + 8**1.25
     assert float(losses.total_variation_loss(x, 1.25)) == pytest.approx(expected, rel=1e-6)
     assert float(losses.total_variation_loss(x, 1.0)) == pytest.approx(16.0)
 
 
+def test_total_variation_reaches_the_bottom_right_pixel():
+    x = np.zeros((3, 3, 1), np.float32)
+    x[2, 2, 0] = 3.0
+    # (1,2): d = 3 -> 9 and (2,1): r = 3 -> 9; the paper's i < H-1, j < W-1 would give 0.
+    assert float(losses.total_variation_loss(x, 1.0)) == pytest.approx(18.0)
+    assert float(losses.total_variation_loss(x, 1.0, normalize=True)) == pytest.approx(18.0 / 9)
+
+
+def numpy_tv(x: np.ndarray, exponent: float) -> float:
+    """Eq (5) over every pixel of the image extended by a replicated last row and column."""
+    p = np.pad(x.astype(np.float64), ((0, 1), (0, 1), (0, 0)), mode="edge")
+    down = (p[1:, :-1] - p[:-1, :-1]) ** 2
+    right = (p[:-1, 1:] - p[:-1, :-1]) ** 2
+    return float(((down + right) ** exponent).sum())
+
+
 def test_total_variation_is_per_channel_and_matches_numpy():
     rng = np.random.default_rng(3)
     x = rng.random((5, 6, 3)).astype(np.float32) * 255
-    down = (x[1:, :-1] - x[:-1, :-1]) ** 2
-    right = (x[:-1, 1:] - x[:-1, :-1]) ** 2
-    expected = ((down + right) ** 1.25).sum()
+    expected = numpy_tv(x, 1.25)
     assert float(losses.total_variation_loss(x, 1.25)) == pytest.approx(expected, rel=1e-5)
     assert float(losses.total_variation_loss(x[None], 1.25)) == pytest.approx(expected, rel=1e-5)
+    mean = float(losses.total_variation_loss(x, 1.25, normalize=True))
+    assert mean == pytest.approx(expected / x.size, rel=1e-5)
+
+
+def test_normalized_content_loss_is_the_mean():
+    rng = np.random.default_rng(4)
+    f, p = rng.random((2, 4, 4, 8)).astype(np.float32)
+    assert float(losses.content_loss(f, p, normalize=True)) == pytest.approx(
+        ((f - p) ** 2).mean(), rel=1e-5
+    )
+
+
+def test_style_loss_with_per_layer_weights():
+    rng = np.random.default_rng(5)
+    feats = [rng.random((4, 4, 3)).astype(np.float32), rng.random((2, 2, 6)).astype(np.float32)]
+    grams = [np.zeros((3, 3), np.float32), np.ones((6, 6), np.float32)]
+    per_layer = [float(losses.style_layer_loss(f, a)) for f, a in zip(feats, grams, strict=True)]
+    weighted = float(losses.style_loss(feats, grams, [0.25, 2.0]))
+    assert weighted == pytest.approx(0.25 * per_layer[0] + 2.0 * per_layer[1], rel=1e-6)
 
 
 def test_total_variation_gradient_is_finite_on_flat_image():

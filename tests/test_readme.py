@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+from mlflow.tracking import MlflowClient
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,3 +21,7 @@ def test_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys) -> No
     assert float(score) >= 1.0  # the perceptual score: 1.0 is perfect
     width, height = Image.open(tmp_path / "result.png").size
     assert shape.strip() == str((height, width, 3))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    [logged] = client.search_runs([client.get_experiment_by_name("notebook").experiment_id])
+    assert logged.info.status == "FINISHED"
+    assert logged.data.metrics["score"] == pytest.approx(float(score), rel=1e-6)

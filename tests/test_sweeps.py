@@ -20,7 +20,12 @@ from omegaconf import OmegaConf
 
 from conftest import run_cli
 from nst_sweep.app import CONF_DIR
-from nst_sweep.names import FAILURE_REASON_TAG, SECONDS_METRIC, SWEEP_FAILED_TAG
+from nst_sweep.names import (
+    FAILURE_REASON_TAG,
+    OVERRIDES_TAG,
+    SECONDS_METRIC,
+    SWEEP_FAILED_TAG,
+)
 from nst_sweep.settings import TransferSettings
 
 GROUPS = ["model", "layers", "loss", "optimizer", "image", "tracking", "experiment"]
@@ -153,13 +158,18 @@ def test_fig3_layers_preset_runs_three_layer_sets(tmp_path, image_files, cli):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = cli(
         ["-m", "experiment=fig3_layers", f"content={content}", f"style={style}", *SMALL,
-         f"tracking.uri={uri}", "tracking.experiment=fig3"],
+         f"tracking.uri={uri}", "tracking.experiment=fig3",
+         # An interpolation that only resolves inside a job must not cost the parent run.
+         "output=${hydra:runtime.output_dir}/out.jpg"],
         tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, [parent], children = experiment_runs(uri, "fig3")
     assert parent.info.status == "FINISHED" and len(children) == 3
     assert len({c.data.params["layers.style"] for c in children}) == 3
+    assert len(list(tmp_path.rglob("out.jpg"))) == 3
+    # Recorded unresolved (Hydra escapes it for the job as $\\{hydra\\:...\\}).
+    assert all("runtime.output_dir" in c.data.tags[OVERRIDES_TAG] for c in children)
     assert {c.data.params["loss.content_weight"] for c in children} == {"0"}
 
 

@@ -24,7 +24,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .config import RESULTS_FILE, TRIAL_KEY, NstOptunaSweeperConf
-from .results import best_trials, objective_names
+from .results import best_trials
 
 if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this module on every start-up
     import optuna
@@ -365,7 +365,7 @@ class NstOptunaSweeper(Sweeper):
             "study_name": self.study_name,
             "storage": storage,
             "directions": list(self.directions),
-            "objectives": objective_names(study),
+            "objectives": self.objectives,
             "n_trials": {
                 "total": len(trials),
                 "complete": by_state[TrialState.COMPLETE],

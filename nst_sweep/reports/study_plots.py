@@ -15,6 +15,7 @@ import optuna
 from matplotlib.figure import Figure
 
 from hydra_plugins.nst_optuna_sweeper import best_trials, objective_names
+from nst_sweep.names import HISTORY_PLOT, IMPORTANCES_PLOT, PARETO_PLOT, SLICE_PLOT
 from nst_sweep.reports.curves import subplot_grid
 from nst_sweep.reports.labels import format_value
 
@@ -155,14 +156,14 @@ def study_figures(study: optuna.Study) -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     if not complete:
         return figures
-    figures["optimization_history"] = _history_figure(study, complete)
+    figures[HISTORY_PLOT] = _history_figure(study, complete)
     has_params = any(t.params for t in complete)
     if has_params:
-        figures["param_slice"] = _slice_figure(study, complete)
+        figures[SLICE_PLOT] = _slice_figure(study, complete)
     if has_params and len(complete) >= 2:
         importances = _importances_figure(study)
         if importances is not None:
-            figures["param_importances"] = importances
+            figures[IMPORTANCES_PLOT] = importances
     if len(study.directions) > 1:
-        figures["pareto_front"] = _pareto_figure(study, complete)
+        figures[PARETO_PLOT] = _pareto_figure(study, complete)
     return figures
