@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench ui tune dashboard clean
+.PHONY: help install run test lint format bench bench-step bench-trials bench-multiscale ui tune \
+	dashboard clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,16 @@ format: ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: ## Seconds per Adam step at 128 px: project vs a plain tutorial-style loop
+bench: bench-step bench-trials bench-multiscale ## All benchmarks below (about 40 minutes on 2 cores)
+
+bench-step: ## Seconds per Adam step at 128 px: project vs a tutorial-style loop, and with XLA
 	$(BIN)/python benchmarks/bench_step.py $(ARGS)
+
+bench-trials: ## Fixed cost per job of a 64 px multirun, with and without the per-process caches
+	$(BIN)/python benchmarks/bench_trials.py $(ARGS)
+
+bench-multiscale: ## Term balance by size; single- vs multi-scale at 256/512 px; preview vs final
+	$(BIN)/python benchmarks/bench_multiscale.py $(ARGS)
 
 ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///runs/mlflow.db --host 127.0.0.1 --port 5000 --workers 1

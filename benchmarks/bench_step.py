@@ -1,8 +1,9 @@
-"""Seconds per Adam step at 128 px: nst-sweep's ``stylize`` vs a plain tutorial-style loop.
+"""Seconds per Adam step at 128 px: nst-sweep's ``stylize`` vs a plain tutorial-style loop,
+and the same step XLA-compiled (``optimizer.jit_compile=true``).
 
-Both use the same random-weights VGG19, the same layers and the same loss formulas; they run in
-alternating rounds in one process so machine load affects both alike. Prints medians and the
-ratio project / tutorial (lower is better; 1.0 means no overhead).
+All use the same random-weights VGG19, the same layers and the same loss formulas; they run in
+alternating rounds in one process so machine load affects them alike. Prints medians and the
+ratios project / tutorial and XLA / project (lower is better; 1.0 means no difference).
 
     python benchmarks/bench_step.py [--size 128] [--steps 20] [--rounds 5]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 from nst_sweep.quiet import import_tensorflow_quietly
 
@@ -111,16 +113,20 @@ def main() -> None:
     vgg = load_vgg19("random", seed=0)
     extractor = FeatureExtractor(vgg, settings.layers.all)
 
-    project, tutorial = [], []
-    for _ in range(args.rounds):  # alternate so drifts in machine load hit both
+    xla_settings = replace(settings, optimizer=replace(settings.optimizer, jit_compile=True))
+    project, tutorial, xla = [], [], []
+    for _ in range(args.rounds):  # alternate so drifts in machine load hit all three
         project.append(project_seconds_per_step(extractor, content, style, settings))
         tutorial.append(tutorial_seconds_per_step(vgg, content, style, settings))
-    p, t = statistics.median(project), statistics.median(tutorial)
+        xla.append(project_seconds_per_step(extractor, content, style, xla_settings))
+    p, t, x = statistics.median(project), statistics.median(tutorial), statistics.median(xla)
     print(f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, "
           f"{args.size} px, {args.steps} steps x {args.rounds} rounds")  # fmt: skip
     print(f"project  (stylize, Adam): {p:.4f} s/step  rounds: {[round(x, 4) for x in project]}")
     print(f"tutorial (plain loop)   : {t:.4f} s/step  rounds: {[round(x, 4) for x in tutorial]}")
+    print(f"project, XLA step       : {x:.4f} s/step  rounds: {[round(v, 4) for v in xla]}")
     print(f"ratio project/tutorial  : {p / t:.3f}")
+    print(f"ratio XLA/project       : {x / p:.3f}")
 
 
 if __name__ == "__main__":

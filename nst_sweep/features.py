@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nst_sweep.cache import Cache
 from nst_sweep.errors import UserError, first_line
 from nst_sweep.settings import VGG19_CONV_LAYERS
 
@@ -168,6 +168,7 @@ class FeatureExtractor:
     """Maps RGB [0, 1] images (H, W, 3) or (B, H, W, 3) to VGG19 feature maps of ``layers``."""
 
     def __init__(self, vgg: keras.Model, layers: Sequence[str], pooling: str = "max"):
+        self.network = vgg  # kept alive: caches key extractors by the network's identity
         self.layers = tuple(layers)
         self.model = truncated_network(vgg, self.layers, pooling)
 
@@ -179,9 +180,8 @@ class FeatureExtractor:
 
 
 # Kept per process, so that the jobs of a sweep build each network and cut of it once.
-NETWORKS_KEPT = 2
-_NETWORKS: OrderedDict[tuple[Any, ...], keras.Model] = OrderedDict()
-_EXTRACTORS: dict[tuple[Any, ...], FeatureExtractor] = {}
+NETWORKS: Cache[keras.Model] = Cache(kept=2)
+EXTRACTORS: Cache[FeatureExtractor] = Cache(kept=8)
 
 
 def _network_key(weights: str, seed: int) -> tuple[Any, ...]:
@@ -195,15 +195,7 @@ def _network_key(weights: str, seed: int) -> tuple[Any, ...]:
 
 def cached_vgg19(weights: str, seed: int = 0, key: str = "model.weights") -> keras.Model:
     """``load_vgg19``, loaded once per process for the same weights (and seed, for random)."""
-    network_key = _network_key(weights, seed)
-    if network_key not in _NETWORKS:
-        _NETWORKS[network_key] = load_vgg19(weights, seed, key)
-        while len(_NETWORKS) > NETWORKS_KEPT:
-            evicted, _ = _NETWORKS.popitem(last=False)
-            for extractor_key in [k for k in _EXTRACTORS if k[0] == evicted]:
-                del _EXTRACTORS[extractor_key]
-    _NETWORKS.move_to_end(network_key)
-    return _NETWORKS[network_key]
+    return NETWORKS.get(_network_key(weights, seed), lambda: load_vgg19(weights, seed, key))
 
 
 def cached_extractor(
@@ -211,10 +203,10 @@ def cached_extractor(
 ) -> FeatureExtractor:
     """A ``FeatureExtractor`` of ``cached_vgg19``, built once per layer set and pooling."""
     network = cached_vgg19(weights, seed, key)
-    extractor_key = (_network_key(weights, seed), tuple(layers), pooling)
-    if extractor_key not in _EXTRACTORS:
-        _EXTRACTORS[extractor_key] = FeatureExtractor(network, layers, pooling)
-    return _EXTRACTORS[extractor_key]
+    # The network object is part of the key: a network loaded anew gets new extractors.
+    return EXTRACTORS.get(
+        (id(network), tuple(layers), pooling), lambda: FeatureExtractor(network, layers, pooling)
+    )
 
 
 def device_name() -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,6 +28,7 @@ import tensorflow as tf
 from scipy.optimize import Bounds, minimize
 
 from nst_sweep import losses
+from nst_sweep.cache import Cache
 from nst_sweep.colors import luminance_transfer, match_color_statistics
 from nst_sweep.errors import DivergenceError
 from nst_sweep.features import FeatureExtractor, cached_extractor
@@ -37,8 +37,9 @@ from nst_sweep.records import StepRecord
 from nst_sweep.settings import OptimizerSettings, TransferSettings
 
 StepCallback = Callable[[StepRecord], None]
-GRAPHS_KEPT = 8  # traced graphs kept per process (one per image shape, layer set, optimizer)
-TARGETS_KEPT = 32  # content/style targets kept per process
+# Per process: traced graphs (one per image shape, layer set, optimizer) and image targets.
+GRAPHS: Cache[_TransferGraph] = Cache(kept=8)
+TARGETS: Cache[np.ndarray] = Cache(kept=32)
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,6 @@ class _TransferGraph:
                 self.optimizer.learning_rate = settings.optimizer.lr
 
 
-_GRAPHS: OrderedDict[tuple[Any, ...], _TransferGraph] = OrderedDict()
-
-
 def _optimizer_key(opt: OptimizerSettings) -> tuple[Any, ...]:
     """What is traced into the step (Adam's lr is a variable; SGD's schedule is not)."""
     if opt.name == "adam":
@@ -160,15 +158,9 @@ def _graph(
     style_index = tuple(layers.index(n) for n in settings.layers.style)
     key = (id(extractor), shape, content_index, style_index, settings.loss.normalize,
            _optimizer_key(settings.optimizer))  # fmt: skip
-    if key not in _GRAPHS:
-        _GRAPHS[key] = _TransferGraph(
-            extractor, shape, content_index, style_index, settings.loss.normalize,
-            settings.optimizer,
-        )  # fmt: skip
-        while len(_GRAPHS) > GRAPHS_KEPT:
-            _GRAPHS.popitem(last=False)
-    _GRAPHS.move_to_end(key)
-    return _GRAPHS[key]
+    return GRAPHS.get(key, lambda: _TransferGraph(
+        extractor, shape, content_index, style_index, settings.loss.normalize, settings.optimizer
+    ))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -177,19 +169,16 @@ class _Targets:
     grams: list[np.ndarray]  # A of eq (3) per style layer (blended over the style images)
 
 
-_TARGETS: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
-
-
 def _features(extractor: FeatureExtractor, image: np.ndarray, index: int, gram: bool) -> np.ndarray:
     """One layer's features (or their Gram matrix) of an image, remembered per image."""
     digest = hashlib.sha1(np.ascontiguousarray(image, np.float32).tobytes()).hexdigest()
     key = (id(extractor), digest, image.shape, index, gram)
-    if key not in _TARGETS:
+
+    def compute() -> np.ndarray:
         features = extractor(image)[index]
-        _TARGETS[key] = (losses.gram_matrix(features) if gram else features).numpy()
-        while len(_TARGETS) > TARGETS_KEPT:
-            _TARGETS.popitem(last=False)
-    return _TARGETS[key]
+        return (losses.gram_matrix(features) if gram else features).numpy()
+
+    return TARGETS.get(key, compute)
 
 
 def _targets(

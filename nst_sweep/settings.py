@@ -8,12 +8,22 @@ command line agree; a key missing from the mapping takes the default written her
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nst_sweep.checks import (
+    as_choice,
+    as_flag,
+    as_integer,
+    as_number,
+    as_section,
+    as_step_list,
+    as_text,
+    as_unit,
+    as_weight_list,
+)
 from nst_sweep.errors import UserError
 from nst_sweep.images import SAVE_SUFFIXES
 from nst_sweep.names import OUTPUT_FILE
@@ -32,42 +42,6 @@ COLOR_MODES = ("none", "luminance", "histogram")
 POOLING_MODES = ("max", "avg")
 MIN_SIZE, MAX_SIZE = 32, 4096
 MAX_STYLE_SCALE = 4.0
-
-
-def _number(value: Any, key: str, *, minimum: float | None = 0.0, strict: bool = False) -> float:
-    """A finite float >= minimum (> when strict), else a UserError naming ``key``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{key}={value}: not a number; pass a numeric value") from None
-    if not math.isfinite(number):
-        raise UserError(f"{key}={value}: not a finite number; pass a finite value")
-    if minimum is not None and (number <= minimum if strict else number < minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise UserError(f"{key}={value}: must be {bound}; pass a value {bound}")
-    return number
-
-
-def _integer(value: Any, key: str, low: int, high: int | None = None) -> int:
-    """An integer in [low, high], else a UserError naming ``key``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise UserError(f"{key}={value}: not an integer; pass a whole number")
-    try:
-        number = int(value)
-        if number != float(value):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UserError(f"{key}={value}: not an integer; pass a whole number") from None
-    if number < low or (high is not None and number > high):
-        span = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise UserError(f"{key}={value}: out of range; pass a value {span}")
-    return number
-
-
-def _choice(value: Any, key: str, options: tuple[str, ...]) -> str:
-    if str(value) not in options:
-        raise UserError(f"{key}={value}: unknown value; use one of: {', '.join(options)}")
-    return str(value)
 
 
 def _layers(value: Any, key: str) -> tuple[str, ...]:
@@ -92,7 +66,7 @@ class ModelSettings:
     def from_mapping(cls, model: Mapping[str, Any]) -> ModelSettings:
         return cls(
             weights=_weights(model.get("weights", cls.weights)),
-            pooling=_choice(model.get("pooling", cls.pooling), "model.pooling", POOLING_MODES),
+            pooling=as_choice(model.get("pooling", cls.pooling), "model.pooling", POOLING_MODES),
         )
 
 
@@ -130,20 +104,20 @@ class LossSettings:
     @classmethod
     def from_mapping(cls, loss: Mapping[str, Any]) -> LossSettings:
         def weight(name: str) -> float:
-            return _number(loss.get(name, getattr(cls, name)), f"loss.{name}")
+            return as_number(loss.get(name, getattr(cls, name)), f"loss.{name}")
 
         return cls(
             content_weight=weight("content_weight"),
             style_weight=weight("style_weight"),
             tv_weight=weight("tv_weight"),
-            tv_exponent=_number(
+            tv_exponent=as_number(
                 loss.get("tv_exponent", cls.tv_exponent), "loss.tv_exponent", minimum=1.0
             ),
-            normalize=_flag(loss.get("normalize", cls.normalize), "loss.normalize"),
-            style_layer_weights=_weights_list(
+            normalize=as_flag(loss.get("normalize", cls.normalize), "loss.normalize"),
+            style_layer_weights=as_weight_list(
                 loss.get("style_layer_weights"), "loss.style_layer_weights"
             ),
-            style_blend=_weights_list(loss.get("style_blend"), "loss.style_blend"),
+            style_blend=as_weight_list(loss.get("style_blend"), "loss.style_blend"),
         )
 
 
@@ -169,7 +143,7 @@ class OptimizerSettings:
 
     @classmethod
     def from_mapping(cls, opt: Mapping[str, Any]) -> OptimizerSettings:
-        name = _choice(opt.get("name", cls.name), "optimizer", OPTIMIZERS)
+        name = as_choice(opt.get("name", cls.name), "optimizer", OPTIMIZERS)
         base = cls.defaults(name)
 
         def get(key: str) -> Any:
@@ -177,27 +151,29 @@ class OptimizerSettings:
 
         return cls(
             name=name,
-            steps=_integer(get("steps"), "optimizer.steps", 1, 1_000_000),
-            lr=_number(get("lr"), "optimizer.lr", strict=True),
-            beta_1=_unit(get("beta_1"), "optimizer.beta_1"),
-            beta_2=_unit(get("beta_2"), "optimizer.beta_2"),
-            epsilon=_number(get("epsilon"), "optimizer.epsilon", strict=True),
-            momentum=_unit(get("momentum"), "optimizer.momentum"),
-            decay_rate=_number(get("decay_rate"), "optimizer.decay_rate", strict=True),
-            decay_steps=_integer(get("decay_steps"), "optimizer.decay_steps", 1),
-            history_size=_integer(get("history_size"), "optimizer.history_size", 1, 1000),
-            level_steps=_steps_list(opt.get("level_steps")),
-            jit_compile=_flag(get("jit_compile"), "optimizer.jit_compile"),
+            steps=as_integer(get("steps"), "optimizer.steps", 1, 1_000_000),
+            lr=as_number(get("lr"), "optimizer.lr", strict=True),
+            beta_1=as_unit(get("beta_1"), "optimizer.beta_1"),
+            beta_2=as_unit(get("beta_2"), "optimizer.beta_2"),
+            epsilon=as_number(get("epsilon"), "optimizer.epsilon", strict=True),
+            momentum=as_unit(get("momentum"), "optimizer.momentum"),
+            decay_rate=as_number(get("decay_rate"), "optimizer.decay_rate", strict=True),
+            decay_steps=as_integer(get("decay_steps"), "optimizer.decay_steps", 1),
+            history_size=as_integer(get("history_size"), "optimizer.history_size", 1, 1000),
+            level_steps=as_step_list(opt.get("level_steps")),
+            jit_compile=as_flag(get("jit_compile"), "optimizer.jit_compile"),
         )
 
     def steps_per_level(self, levels: int) -> tuple[int, ...]:
         """Steps of each pyramid level, coarsest first: ``level_steps``, or by default
-        ``steps`` at the coarsest level and half as many at each finer one (a finer level
-        starts from the upsampled result of the last, and each of its steps costs ~4x more).
+        ``steps`` at the coarsest level and a third as many at each finer one. A finer level
+        starts from the upsampled result of the last and each of its steps costs ~4x more; a
+        third keeps a 3-level render at about a third of a single-scale one's time
+        (benchmarks/bench_multiscale.py, README).
         """
         if self.level_steps is not None:
             return self.level_steps
-        return tuple(max(1, self.steps // 2**level) for level in range(levels))
+        return tuple(max(1, self.steps // 3**level) for level in range(levels))
 
 
 # Where an optimizer's own default differs from the shared one above (conf/optimizer/<name>.yaml).
@@ -221,8 +197,8 @@ class ImageSettings:
 
     @classmethod
     def from_mapping(cls, image: Mapping[str, Any]) -> ImageSettings:
-        size = _integer(image.get("size", cls.size), "image.size", MIN_SIZE, MAX_SIZE)
-        levels = _integer(image.get("levels", cls.levels), "image.levels", 1, 8)
+        size = as_integer(image.get("size", cls.size), "image.size", MIN_SIZE, MAX_SIZE)
+        levels = as_integer(image.get("levels", cls.levels), "image.levels", 1, 8)
         coarsest = round(size / 2 ** (levels - 1))
         if coarsest < MIN_SIZE:
             raise UserError(
@@ -234,7 +210,7 @@ class ImageSettings:
             init=_init(image.get("init", cls.init)),
             style_scale=_style_scale(image.get("style_scale", cls.style_scale)),
             levels=levels,
-            preserve_colors=_choice(
+            preserve_colors=as_choice(
                 image.get("preserve_colors", cls.preserve_colors),
                 "image.preserve_colors",
                 COLOR_MODES,
@@ -261,12 +237,12 @@ class TransferSettings:
     def from_mapping(cls, cfg: Mapping[str, Any]) -> TransferSettings:
         """Validate a (resolved) config mapping; unknown top-level keys are ignored."""
         settings = cls(
-            model=ModelSettings.from_mapping(_section(cfg, "model")),
-            layers=LayerSettings.from_mapping(_section(cfg, "layers")),
-            loss=LossSettings.from_mapping(_section(cfg, "loss")),
-            optimizer=OptimizerSettings.from_mapping(_section(cfg, "optimizer")),
-            image=ImageSettings.from_mapping(_section(cfg, "image")),
-            seed=_integer(cfg.get("seed", cls.seed), "seed", 0, 2**32 - 1),
+            model=ModelSettings.from_mapping(as_section(cfg, "model")),
+            layers=LayerSettings.from_mapping(as_section(cfg, "layers")),
+            loss=LossSettings.from_mapping(as_section(cfg, "loss")),
+            optimizer=OptimizerSettings.from_mapping(as_section(cfg, "optimizer")),
+            image=ImageSettings.from_mapping(as_section(cfg, "image")),
+            seed=as_integer(cfg.get("seed", cls.seed), "seed", 0, 2**32 - 1),
         )
         settings.check()
         return settings
@@ -287,15 +263,8 @@ class TransferSettings:
             )
 
 
-def _unit(value: Any, key: str) -> float:
-    number = _number(value, key)
-    if number >= 1.0:
-        raise UserError(f"{key}={value}: must be in [0, 1); pass e.g. 0.9")
-    return number
-
-
 def _style_scale(value: Any) -> float:
-    number = _number(value, "image.style_scale", strict=True)
+    number = as_number(value, "image.style_scale", strict=True)
     if number > MAX_STYLE_SCALE:
         raise UserError(
             f"image.style_scale={value}: too large; pass a value in (0, {MAX_STYLE_SCALE:g}]"
@@ -324,17 +293,17 @@ class TrackingSettings:
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
         """From the whole config (its ``tracking`` section)."""
-        tracking = _section(cfg, "tracking")
+        tracking = as_section(cfg, "tracking")
         run_name = tracking.get("run_name", cls.run_name)
         return cls(
-            enabled=_flag(tracking.get("enabled", cls.enabled), "tracking.enabled"),
-            uri=_text(tracking.get("uri", cls.uri), "tracking.uri"),
-            experiment=_text(tracking.get("experiment", cls.experiment), "tracking.experiment"),
+            enabled=as_flag(tracking.get("enabled", cls.enabled), "tracking.enabled"),
+            uri=as_text(tracking.get("uri", cls.uri), "tracking.uri"),
+            experiment=as_text(tracking.get("experiment", cls.experiment), "tracking.experiment"),
             run_name=None if run_name in (None, "") else str(run_name),
-            flush_every=_integer(
+            flush_every=as_integer(
                 tracking.get("flush_every", cls.flush_every), "tracking.flush_every", 1
             ),
-            image_every=_integer(
+            image_every=as_integer(
                 tracking.get("image_every", cls.image_every), "tracking.image_every", 0
             ),
         )
@@ -352,9 +321,9 @@ class ScoreSettings:
     def from_mapping(cls, score: Mapping[str, Any]) -> ScoreSettings:
         weights = score.get("weights", cls.weights)
         return cls(
-            enabled=_flag(score.get("enabled", cls.enabled), "score.enabled"),
+            enabled=as_flag(score.get("enabled", cls.enabled), "score.enabled"),
             weights=_weights(weights) if weights not in (None, "") else None,
-            every=_integer(score.get("every", cls.every), "score.every", 0),
+            every=as_integer(score.get("every", cls.every), "score.every", 0),
         )
 
 
@@ -382,53 +351,26 @@ class RunSettings:
     def from_mapping(cls, cfg: Mapping[str, Any]) -> RunSettings:
         """Validate the whole (resolved) config, so a typo fails before minutes of work."""
         transfer = TransferSettings.from_mapping(cfg)
-        output = Path(_text(cfg.get("output", cls.output), "output"))
+        output = Path(as_text(cfg.get("output", cls.output), "output"))
         if output.suffix.lower() not in SAVE_SUFFIXES:
             raise UserError(f"output={output}: unsupported suffix; use .png or .jpg")
         return cls(
-            content=_text(cfg.get("content", cls.content), "content"),
+            content=as_text(cfg.get("content", cls.content), "content"),
             style=_styles(cfg.get("style", cls.style), transfer.loss.style_blend),
             output=output,
-            progress=_flag(cfg.get("progress", cls.progress), "progress"),
+            progress=as_flag(cfg.get("progress", cls.progress), "progress"),
             transfer=transfer,
             tracking=TrackingSettings.from_mapping(cfg),
-            score=ScoreSettings.from_mapping(_section(cfg, "score")),
+            score=ScoreSettings.from_mapping(as_section(cfg, "score")),
         )
-
-
-def _section(cfg: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = cfg.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise UserError(f"{key}={value}: not a group of settings; pass {key}.<key>=<value>")
-    return value
-
-
-def _flag(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise UserError(f"{key}={value}: not true or false; pass {key}=true or {key}=false")
-
-
-def _text(value: Any, key: str) -> str:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        raise UserError(f"{key} is empty; pass a value, e.g. {key}=<value>")
-    return text
 
 
 def _styles(value: Any, blend: tuple[float, ...] | None) -> str | tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
-        styles: str | tuple[str, ...] = _text(value, "style")
+        styles: str | tuple[str, ...] = as_text(value, "style")
         count = 1
     else:
-        styles = tuple(_text(v, "style") for v in value)
+        styles = tuple(as_text(v, "style") for v in value)
         if not styles:
             raise UserError("style=[]: no style image; pass style=<image> or style=[a,b]")
         count = len(styles)
@@ -441,29 +383,9 @@ def _styles(value: Any, blend: tuple[float, ...] | None) -> str | tuple[str, ...
     return styles
 
 
-def _weights_list(value: Any, key: str) -> tuple[float, ...] | None:
-    """A list of weights >= 0 with a positive sum, or None."""
-    if value is None:
-        return None
-    items = [value] if isinstance(value, int | float | str) else list(value)
-    numbers = tuple(_number(v, key) for v in items)
-    if not numbers or sum(numbers) <= 0:
-        raise UserError(f"{key}={list(items)}: needs weights >= 0 with a positive sum")
-    return numbers
-
-
-def _steps_list(value: Any) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    items = [value] if isinstance(value, int | str) else list(value)
-    if not items:
-        raise UserError("optimizer.level_steps=[]: give one step count per level, or null")
-    return tuple(_integer(v, "optimizer.level_steps", 1, 1_000_000) for v in items)
-
-
 def _init(value: Any) -> str:
     """content, noise, style, or the path of an existing image (e.g. an earlier preview)."""
-    text = _text(value, "image.init")
+    text = as_text(value, "image.init")
     if text in INIT_MODES or Path(text).expanduser().is_file():
         return text
     raise UserError(

@@ -84,6 +84,14 @@ def test_tracking_none_only_turns_tracking_off() -> None:
         ({"optimizer": {"name": "sgd", "momentum": 1.0}}, "optimizer.momentum=1.0"),
         ({"loss": 3}, "loss=3"),
         ({"seed": -1}, "seed=-1"),
+        ({"image": {"size": 64, "levels": 3}}, "image.levels=3: the coarsest level would be 16"),
+        ({"image": {"levels": 2}, "optimizer": {"level_steps": [5]}}, "optimizer.level_steps"),
+        ({"loss": {"style_layer_weights": [1, 1]}}, "loss.style_layer_weights has 2 entries"),
+        ({"loss": {"style_blend": [1, 0]}}, "loss.style_blend has 2 weights for 1 style"),
+        ({"loss": {"style_blend": [0, 0]}, "style": ["a", "b"]}, "loss.style_blend=[0, 0]"),
+        ({"image": {"init": "nowhere.png"}}, "image.init=nowhere.png"),
+        ({"image": {"preserve_colors": "sepia"}}, "image.preserve_colors=sepia"),
+        ({"style": []}, "style=[]"),
     ],
 )
 def test_bad_values_name_their_key(mapping: dict[str, Any], key: str) -> None:
