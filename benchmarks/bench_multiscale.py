@@ -10,7 +10,8 @@ render    Single-scale (``--steps`` Adam steps) against ``image.levels=3`` with 
           time, final full-size ``loss/total`` (the same objective) and the perceptual score.
 preview   For 8 weight settings spread log-uniformly over the search ranges: the score of a
           single-scale preview at ``--preview`` px and of a ``--levels`` render at ``--full``
-          px started from that preview (``image.init=<preview>``); the Spearman rank
+          px started from that preview (``image.init=<preview>``; ``--final-init content``
+          renders it afresh); the Spearman rank
           correlation of the two orderings, under the sums and under the normalised form.
 
 Weights: ``--weights random`` (a seeded random VGG19: numbers well defined, perception not)
@@ -50,9 +51,6 @@ from nst_sweep.settings import (  # noqa: E402
 PAIRS = (("chelsea", "starry_night"), ("astronaut", "the_scream"), ("coffee", "starry_night"))
 # alpha, beta, gamma for the preview part: the search preset's log ranges (conf/search/optuna.yaml)
 RANGES = ((0.1, 10.0), (1e2, 1e6), (1e-2, 1e3))
-# The same ranges moved to the normalised form: its content and TV terms are means, ~1e5 times
-# smaller than the sums at 256 px, so alpha and gamma scale up by that much.
-NORMALIZED_SCALE = (1e5, 1.0, 1e5)
 
 
 def images(pair: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -132,16 +130,13 @@ def images_at(content: np.ndarray, style: np.ndarray, size: int):
     return fit_pair(content, style, size, 1.0)
 
 
-def weight_settings(count: int, normalize: bool) -> list[tuple[float, float, float]]:
+def weight_settings(count: int) -> list[tuple[float, float, float]]:
     """``count`` (alpha, beta, gamma) spread over the ranges (a seeded Latin hypercube)."""
     rng = np.random.default_rng(0)
     unit = np.stack([(rng.permutation(count) + rng.random(count)) / count for _ in RANGES], 1)
-    scale = NORMALIZED_SCALE if normalize else (1.0, 1.0, 1.0)
+    # The normalised form equals the sums at 256 x 256 px, so the same ranges serve both.
     return [
-        tuple(
-            float(lo * (hi / lo) ** u * k)
-            for u, (lo, hi), k in zip(row, RANGES, scale, strict=True)
-        )
+        tuple(float(lo * (hi / lo) ** u) for u, (lo, hi) in zip(row, RANGES, strict=True))
         for row in unit
     ]  # type: ignore[misc]
 
@@ -149,14 +144,14 @@ def weight_settings(count: int, normalize: bool) -> list[tuple[float, float, flo
 def part_preview(args: argparse.Namespace) -> None:
     print(f"\n## does the preview predict the final render? (weights={args.weights}; "
           f"preview {args.preview} px single-scale, final {args.full} px levels={args.levels} "
-          f"from the preview; {args.steps} Adam steps each)")  # fmt: skip
+          f"from the {args.final_init}; {args.steps} Adam steps each)")  # fmt: skip
     print("| pair | loss form | Spearman | preview scores | final scores |")
     print("|---|---|---|---|---|")
     for pair in PAIRS[: args.pairs]:
         content, style = images(pair)
         for normalize in (False, True):
             previews, finals = [], []
-            for alpha, beta, gamma in weight_settings(args.settings, normalize):
+            for alpha, beta, gamma in weight_settings(args.settings):
                 loss = {"content_weight": alpha, "style_weight": beta, "tv_weight": gamma,
                         "normalize": normalize}  # fmt: skip
                 small = base_settings(args, args.preview, **loss)
@@ -167,8 +162,8 @@ def part_preview(args: argparse.Namespace) -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     path = save_image(preview, Path(tmp) / "preview.png")
                     big = base_settings(args, args.full, **loss)
-                    big = replace(big, image=replace(big.image, levels=args.levels,
-                                                     init=str(path)))  # fmt: skip
+                    init = str(path) if args.final_init == "preview" else "content"
+                    big = replace(big, image=replace(big.image, levels=args.levels, init=init))
                     final = stylize(content, style, big, None, extractor_for(big)).image
                 finals.append(scorer(args, *images_at(content, style, args.full))(final).score)
             rho = spearmanr(previews, finals).statistic
@@ -191,6 +186,12 @@ def main() -> None:
     parser.add_argument("--preview", type=int, default=128)
     parser.add_argument("--full", type=int, default=512)
     parser.add_argument("--settings", type=int, default=8)
+    parser.add_argument(
+        "--final-init",
+        choices=("preview", "content"),
+        default="preview",
+        help="preview part: start the final render from the preview or afresh",
+    )
     args = parser.parse_args()
     for part, run in (("balance", part_balance), ("render", part_render),
                       ("preview", part_preview)):  # fmt: skip

@@ -5,12 +5,14 @@ Sandahl, Karlsson, Magnusson, *Using Neural Networks to Create Art*, after Gatys
 *A Neural Algorithm of Artistic Style* (2015).
 
 Size-normalised form (``loss.normalize=true``, not the default). Eqs (1) and (5) are sums over
-positions: they grow with the number of pixels, while eq (3) is divided by ``M_l^2`` and does
-not. A weight that balances the terms at 128 px is then ~8x too content-heavy at 256 px, and a
-pyramid's levels would each need their own weights. With ``normalize`` the content term is
-divided by its number of terms (``N_l * M_l``) and the TV term by its own (``H * W * 3``), so
-both become means; eq (3) is already size-free. alpha, beta and gamma then keep their meaning
-at every size. The default stays the paper's sums, whose step-0 values match eqs (1)-(6).
+positions: their number of terms grows with the number of pixels, while eq (3) is divided by
+``M_l^2`` and does not. A weight that balances the terms at 128 px is then ~8x too content-heavy
+at 256 px, and a pyramid's levels would each need their own weights. With ``normalize`` the
+content and TV sums are multiplied by ``size_scale = 256 * 256 / (H * W)``: each becomes its mean
+over terms times the number of terms a 256 x 256 image has. alpha, beta and gamma then keep
+their meaning at every size, and at 256 x 256 px (where the default weights and search ranges
+were set) the normalised terms equal the paper's sums. Eq (3) is left as it is. The default
+stays the paper's sums, whose step-0 values match eqs (1)-(6).
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+REFERENCE_PIXELS = 256 * 256  # normalised terms equal the paper's sums at this many pixels
 
-def content_loss(features: tf.Tensor, target: tf.Tensor, normalize: bool = False) -> tf.Tensor:
-    """Eq (1): sum over filters and positions of (F - P)^2; with ``normalize`` the mean."""
-    squared = tf.square(features - target)
-    return tf.reduce_mean(squared) if normalize else tf.reduce_sum(squared)
+
+def size_scale(height: int, width: int) -> float:
+    """The factor of the size-normalised form: ``REFERENCE_PIXELS / (height * width)``."""
+    return REFERENCE_PIXELS / (height * width)
+
+
+def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Eq (1): sum over filters and positions of (F - P)^2."""
+    return tf.reduce_sum(tf.square(features - target))
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
@@ -54,9 +62,7 @@ def style_loss(
     return tf.reduce_sum(tf.cast(layer_weights, tf.float32) * terms)
 
 
-def total_variation_loss(
-    image_255: tf.Tensor, exponent: float | tf.Tensor = 1.25, normalize: bool = False
-) -> tf.Tensor:
+def total_variation_loss(image_255: tf.Tensor, exponent: float | tf.Tensor = 1.25) -> tf.Tensor:
     """Eq (5) on an image in the network's 0-255 scale, (H, W, C) or (1, H, W, C).
 
     Sum over every pixel (i, j) and colour channel of
@@ -66,14 +72,13 @@ def total_variation_loss(
     replicated row at the bottom and one replicated column at the right (differences across
     that edge are 0), so every pixel is in some term. Otherwise the bottom-right pixel is in
     none, and Adam's per-pixel step drives it to a saturated colour once TV dominates.
-    With ``normalize`` the sum becomes a mean over its H * W * C terms.
     """
     x = tf.convert_to_tensor(image_255, dtype=tf.float32)
     x = x if x.shape.rank == 4 else x[tf.newaxis]
     below = tf.concat([x[:, 1:], x[:, -1:]], axis=1)  # row i+1; the last row repeats itself
     right = tf.concat([x[:, :, 1:], x[:, :, -1:]], axis=2)  # column j+1, likewise
     terms = tf.pow(tf.square(below - x) + tf.square(right - x), exponent)
-    return tf.reduce_mean(terms) if normalize else tf.reduce_sum(terms)
+    return tf.reduce_sum(terms)
 
 
 def weighted_total(

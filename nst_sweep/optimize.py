@@ -88,7 +88,7 @@ class _TransferGraph:
         features = self.extractor(image)
         content = tf.add_n(
             [
-                losses.content_loss(features[i], target, self.normalize)
+                losses.content_loss(features[i], target)
                 for i, target in zip(self.content_index, self.content_targets, strict=True)
             ]
         )
@@ -96,7 +96,10 @@ class _TransferGraph:
             [features[i] for i in self.style_index], self.style_grams, self.layer_weights
         )
         # TV on the network's 0-255 scale; mean subtraction and BGR order don't change it.
-        tv = losses.total_variation_loss(image * 255.0, self.tv_exponent, self.normalize)
+        tv = losses.total_variation_loss(image * 255.0, self.tv_exponent)
+        if self.normalize:  # the sums as a 256 x 256 image would have them (losses.py)
+            scale = losses.size_scale(*self.image.shape[:2])
+            content, tv = scale * content, scale * tv
         alpha, beta, gamma = self.weights[0], self.weights[1], self.weights[2]
         total = losses.weighted_total(content, style, tv, alpha, beta, gamma)
         return tf.stack([total, content, style, tv])

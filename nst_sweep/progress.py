@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from tqdm import tqdm
 
+from nst_sweep.images import resize_to
 from nst_sweep.names import PROGRESS_IMAGE
 from nst_sweep.records import StepRecord
+from nst_sweep.score import Scorer
 from nst_sweep.tracker import Tracker
 
 # Called with (score, step) after each intermediate score; may raise to stop the run early
@@ -57,7 +58,7 @@ class ScoreReporter:
 
     def __init__(
         self,
-        scorer: Callable[[Any], Any],
+        scorer: Scorer,
         tracker: Tracker,
         every: int,
         total_steps: int,
@@ -69,7 +70,11 @@ class ScoreReporter:
     def __call__(self, record: StepRecord) -> None:
         if record.step == 0 or record.step % self.every or record.step >= self.total_steps:
             return
-        score = self.scorer(record.image())
+        image = record.image()
+        target = self.scorer.content.shape[:2]
+        if image.shape[:2] != target:  # a coarse pyramid level: judged as upsampled to full size
+            image = resize_to(image, *target)
+        score = self.scorer(image)
         self.tracker.log_metrics(score.metrics(), step=record.step)
         if self.on_score is not None:
             self.on_score(score.score, record.step)

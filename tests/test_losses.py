@@ -54,7 +54,6 @@ def test_total_variation_reaches_the_bottom_right_pixel():
     x[2, 2, 0] = 3.0
     # (1,2): d = 3 -> 9 and (2,1): r = 3 -> 9; the paper's i < H-1, j < W-1 would give 0.
     assert float(losses.total_variation_loss(x, 1.0)) == pytest.approx(18.0)
-    assert float(losses.total_variation_loss(x, 1.0, normalize=True)) == pytest.approx(18.0 / 9)
 
 
 def numpy_tv(x: np.ndarray, exponent: float) -> float:
@@ -71,16 +70,11 @@ def test_total_variation_is_per_channel_and_matches_numpy():
     expected = numpy_tv(x, 1.25)
     assert float(losses.total_variation_loss(x, 1.25)) == pytest.approx(expected, rel=1e-5)
     assert float(losses.total_variation_loss(x[None], 1.25)) == pytest.approx(expected, rel=1e-5)
-    mean = float(losses.total_variation_loss(x, 1.25, normalize=True))
-    assert mean == pytest.approx(expected / x.size, rel=1e-5)
 
 
-def test_normalized_content_loss_is_the_mean():
-    rng = np.random.default_rng(4)
-    f, p = rng.random((2, 4, 4, 8)).astype(np.float32)
-    assert float(losses.content_loss(f, p, normalize=True)) == pytest.approx(
-        ((f - p) ** 2).mean(), rel=1e-5
-    )
+def test_size_scale_is_one_at_the_reference_size():
+    assert losses.size_scale(256, 256) == 1.0
+    assert losses.size_scale(64, 128) == pytest.approx(256 * 256 / (64 * 128))
 
 
 def test_style_loss_with_per_layer_weights():

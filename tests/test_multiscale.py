@@ -70,7 +70,7 @@ def test_init_from_an_image_file(extractor, tmp_path) -> None:
     assert np.abs(start - CONTENT).mean() > 0.1
 
 
-def test_normalized_terms_are_means(extractor) -> None:
+def test_normalized_terms_are_scaled_to_256_px(extractor) -> None:
     def step_zero(normalize: bool):
         s = settings(init="noise", steps=1)
         s = replace(s, loss=replace(s.loss, normalize=normalize))
@@ -78,11 +78,11 @@ def test_normalized_terms_are_means(extractor) -> None:
         stylize(CONTENT, STYLE, s, records.append, extractor)
         return records[0]
 
-    summed, mean = step_zero(False), step_zero(True)
-    assert mean.tv == pytest.approx(summed.tv / (64 * 64 * 3), rel=1e-5)
-    content_shape = extractor(CONTENT)[extractor.layers.index("block5_conv2")].shape
-    assert mean.content == pytest.approx(summed.content / np.prod(content_shape), rel=1e-4)
-    assert mean.style == pytest.approx(summed.style, rel=1e-6)  # eq (3) is size-free already
+    summed, scaled = step_zero(False), step_zero(True)
+    # The sums as a 256 x 256 image has them: 16 times the terms of a 64 x 64 one.
+    assert scaled.tv == pytest.approx(summed.tv * 16, rel=1e-5)
+    assert scaled.content == pytest.approx(summed.content * 16, rel=1e-5)
+    assert scaled.style == pytest.approx(summed.style, rel=1e-6)  # eq (3) is size-free already
 
 
 def test_default_layer_weights_equal_one_over_l(extractor) -> None:

@@ -66,6 +66,15 @@ def test_run_reports_every_step_and_scores_the_result(tmp_path: Path) -> None:
     assert scores[-1][1] == result.metrics["score"]
 
 
+def test_intermediate_scores_of_coarse_levels_are_taken_at_full_size(tmp_path: Path) -> None:
+    tracker = RecordingTracker()
+    mapping = {"image": {"size": 64, "levels": 2}, "optimizer": {"steps": 4}, "score": {"every": 2}}
+    result = run(settings_for(tmp_path, **mapping), tracker)
+    scores = [step for key, _, step in tracker.metrics if key == "score"]
+    assert scores == [2, 4, 5]  # steps 2 and 4 at 32 px, the final one at 64 px
+    assert result.image.shape == (64, 64, 3)
+
+
 def test_score_disabled_logs_no_score(tmp_path: Path) -> None:
     tracker = RecordingTracker()
     result = run(settings_for(tmp_path, score={"enabled": False, "every": 2}), tracker)
