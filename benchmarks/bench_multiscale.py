@@ -100,14 +100,16 @@ def part_balance(args: argparse.Namespace) -> None:
 
 def part_render(args: argparse.Namespace) -> None:
     print(f"\n## single-scale vs image.levels={args.levels} (weights={args.weights}, "
-          f"normalize={args.normalize}, Adam, {args.steps} steps)")  # fmt: skip
+          f"normalize={args.normalize}, alpha={args.alpha:g}, beta={args.beta:g}, "
+          f"gamma={args.gamma:g}, Adam, {args.steps} steps)")  # fmt: skip
     print("| pair | size | single: s | multi: s | time multi/single | single: loss | "
           "multi: loss | loss multi/single | single: score | multi: score |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
     for pair in PAIRS[: args.pairs]:
         content, style = images(pair)
         for size in args.sizes:
-            single = base_settings(args, size, normalize=args.normalize)
+            single = base_settings(args, size, normalize=args.normalize, content_weight=args.alpha,
+                                   style_weight=args.beta, tv_weight=args.gamma)  # fmt: skip
             multi = replace(single, image=replace(single.image, levels=args.levels))
             judge = scorer(args, *images_at(content, style, size))
             out = []
@@ -183,6 +185,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--levels", type=int, default=3)
     parser.add_argument("--normalize", action="store_true", help="render part: normalised form")
+    defaults = LossSettings()
+    parser.add_argument("--alpha", type=float, default=defaults.content_weight, help="render part")
+    parser.add_argument("--beta", type=float, default=defaults.style_weight, help="render part")
+    parser.add_argument("--gamma", type=float, default=defaults.tv_weight, help="render part")
     parser.add_argument("--preview", type=int, default=128)
     parser.add_argument("--full", type=int, default=512)
     parser.add_argument("--settings", type=int, default=8)

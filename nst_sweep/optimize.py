@@ -79,6 +79,8 @@ class _TransferGraph:
             tf.Variable(tf.zeros((probe[i].shape[-1], probe[i].shape[-1]))) for i in style_index
         ]
         self.optimizer = None if optimizer.name == "lbfgs" else make_keras_optimizer(optimizer)
+        if self.optimizer is not None:  # its variables now, so a level can continue another's
+            self.optimizer.build([self.image])
         self.train_step = tf.function(self._train_step, jit_compile=optimizer.jit_compile)
         self.evaluate = tf.function(self.terms)
         self.value_and_grad = tf.function(self._value_and_grad)
@@ -103,6 +105,25 @@ class _TransferGraph:
         alpha, beta, gamma = self.weights[0], self.weights[1], self.weights[2]
         total = losses.weighted_total(content, style, tv, alpha, beta, gamma)
         return tf.stack([total, content, style, tv])
+
+    def optimizer_state(self) -> list[np.ndarray] | None:
+        """The optimizer's variables but the learning rate (step count, per-pixel moments)."""
+        if self.optimizer is None:
+            return None
+        return [v.numpy() for v in self.optimizer.variables if not _is_lr(v)]
+
+    def continue_optimizer(self, state: list[np.ndarray]) -> None:
+        """Go on from a coarser level's optimizer state, its per-pixel moments upsampled.
+
+        Adam restarted at every level would take sign-like steps of size lr for its first
+        ~1 / (1 - beta_1) steps (bias correction), shaking every pixel by lr; a finer level's
+        few steps would be spent undoing that. Continuing keeps its moment estimates.
+        """
+        variables = [v for v in self.optimizer.variables if not _is_lr(v)]  # type: ignore[union-attr]
+        for variable, value in zip(variables, state, strict=True):
+            if value.ndim == len(self.image.shape):  # per pixel: resized (sign kept, no clip)
+                value = tf.image.resize(value, variable.shape[:2], method="bilinear")
+            variable.assign(tf.cast(value, variable.dtype))
 
     def _train_step(self) -> tuple[tf.Tensor, tf.Tensor]:
         before = tf.identity(self.image)  # the image the returned losses belong to
@@ -138,10 +159,15 @@ class _TransferGraph:
         self.image.assign(start)
         if self.optimizer is not None:
             for variable in self.optimizer.variables:
-                if not variable.path.endswith("learning_rate"):
+                if not _is_lr(variable):
                     variable.assign(tf.zeros_like(variable))  # iteration 0, zero moments
             if settings.optimizer.name == "adam":
                 self.optimizer.learning_rate = settings.optimizer.lr
+
+
+def _is_lr(variable: Any) -> bool:
+    """Keras keeps a float learning rate as an optimizer variable; it is set, not reset."""
+    return variable.path.endswith("learning_rate")
 
 
 def _optimizer_key(opt: OptimizerSettings) -> tuple[Any, ...]:
@@ -334,6 +360,7 @@ def stylize(
     image_settings, opt = settings.image, settings.optimizer
     multi = image_settings.levels > 1
     clock, image, final, updates = _Clock(), None, None, 0
+    carried: list[np.ndarray] | None = None  # the optimizer's state at the end of a level
     level_steps = opt.steps_per_level(image_settings.levels)
     for level, (size, steps) in enumerate(
         zip(image_settings.level_sizes(), level_steps, strict=True)
@@ -348,6 +375,8 @@ def stylize(
             start = resize_to(image, *content_l.shape[:2])
         graph = _graph(extractor, start.shape, settings)
         graph.load(settings, _targets(extractor, graph, content_l, styles_l, blend), start)
+        if carried is not None:
+            graph.continue_optimizer(carried)
         # After the first level, step 0 of a level is the last level's result: not repeated.
         skip_first, tag = level > 0, level if multi else None
         if opt.name == "lbfgs":
@@ -357,6 +386,7 @@ def stylize(
             image, final, made = _run_first_order(graph, steps, clock, tag, callback, skip_first)
         clock.offset += made
         updates += made
+        carried = graph.optimizer_state()
     assert image is not None and final is not None
     if image_settings.preserve_colors == "luminance":
         image = luminance_transfer(image, resize_to(content, *image.shape[:2]))
