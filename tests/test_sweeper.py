@@ -437,10 +437,34 @@ def test_failure_rate_is_per_batch(tmp_path: Path, run_toy: Any) -> None:
 
 
 def test_bad_failure_rate_is_a_clear_error() -> None:
-    from hydra_plugins.nst_optuna_sweeper._sampler import SweeperConfigError
+    from hydra_plugins.nst_optuna_sweeper._settings import SweeperConfigError
 
+    # Raised by setup(), after Hydra built the sweeper: Hydra would wrap it in several lines.
+    sweeper = NstOptunaSweeper(max_failure_rate=1.5)
     with pytest.raises(SweeperConfigError, match=r"^hydra.sweeper.max_failure_rate must be"):
-        NstOptunaSweeper(max_failure_rate=1.5)
+        sweeper.setup(hydra_context=None, task_function=None, config=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("override", "start"),
+    [
+        ("hydra.sweeper.direction=up", "hydra.sweeper.direction: 'up' is not minimize"),
+        ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs must be >= 1"),
+        ("hydra.sweeper.custom_search_space=nope.f", "hydra.sweeper.custom_search_space (nope.f)"),
+        ("+hydra.sweeper.search_space={}", "hydra.sweeper.search_space is the official"),
+        (
+            "hydra/sweeper/sampler=nsgaii hydra.sweeper.sampler.population_size=1",
+            "hydra.sweeper.sampler (optuna.samplers.NSGAIISampler): ",
+        ),
+    ],
+)
+def test_bad_setting_fails_in_one_line_naming_the_key(
+    tmp_path: Path, cli: Any, override: str, start: str
+) -> None:
+    code, lines = run_toy_failing(cli, tmp_path, *override.split())
+    assert code == 1
+    [line] = lines
+    assert line.startswith(start)
 
 
 def test_grid_sampler_visits_each_point_once_and_caps_n_trials(

@@ -9,19 +9,11 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.trial import TrialState
 
-from ._sampler import first_line
+from ._settings import first_line, plain
 
 _MISSING = object()
-
-
-def plain(value: Any) -> Any:
-    """OmegaConf containers -> plain Python (unresolved interpolations stay as text)."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=False)
-    return value
 
 
 def outcome(

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
-from hydra.errors import CompactHydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ._settings import SweeperConfigError, first_line
 from .config import DISTRIBUTION
-
-
-class SweeperConfigError(CompactHydraException):
-    """A bad ``hydra.sweeper`` setting; Hydra prints it as one line."""
-
 
 # Samplers whose extra packages Optuna imports only when it first needs them, mid-sweep:
 # sampler class name -> (modules, extra of DISTRIBUTION that installs them).
@@ -26,12 +21,6 @@ _NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "GPSampler": (("torch", "scipy"), "gp"),
     "QMCSampler": (("scipy",), "qmc"),
 }
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (or its type's name)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0][:500] if lines else type(exc).__name__
 
 
 def _build(key: str, conf: Any, **kwargs: Any) -> Any:
@@ -136,24 +125,7 @@ def custom_search_space(path: str | None) -> Callable[[DictConfig, Any], None] |
         return None
     target = path.lstrip(".")
     # Through instantiate, so Hydra's target policy applies as to any other _target_.
-    return _build("hydra.sweeper.custom_search_space", {"_target_": target, "_partial_": True})
-
-
-def directions(raw: Any) -> list[str]:
-    """``hydra.sweeper.direction`` as a list of "minimize"/"maximize"."""
-    if isinstance(raw, DictConfig) or OmegaConf.is_list(raw):
-        raw = OmegaConf.to_container(raw)
-    items: Sequence[Any] = [raw] if isinstance(raw, str) or not isinstance(raw, Sequence) else raw
-    if not items:
-        raise SweeperConfigError(
-            "hydra.sweeper.direction: give minimize, maximize or a list of them"
-        )
-    out = []
-    for item in items:
-        name = str(getattr(item, "name", item)).strip().lower()
-        if name not in ("minimize", "maximize"):
-            raise SweeperConfigError(
-                f"hydra.sweeper.direction: {item!r} is not minimize or maximize"
-            )
-        out.append(name)
-    return out
+    try:
+        return _build("hydra.sweeper.custom_search_space", {"_target_": target, "_partial_": True})
+    except SweeperConfigError as exc:
+        raise SweeperConfigError(f"{exc}; give the dotpath of a function f(cfg, trial)") from None

@@ -21,9 +21,9 @@ from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from .config import RESULTS_FILE, TRIAL_KEY, NstOptunaSweeperConf
+from .config import RESULTS_FILE, TRIAL_KEY
 from .results import sweep_results, write_results
 
 if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this module on every start-up
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this module on eve
     from optuna.trial import TrialState
 
     from ._search_space import SearchSpace
+    from ._settings import Settings, SweeperConfigError
 
 log = logging.getLogger(__name__)
 
@@ -43,44 +44,14 @@ class NstOptunaSweeper(Sweeper):
     """Optuna study over Hydra overrides; see ``config.NstOptunaSweeperConf`` for the keys."""
 
     def __init__(self, **options: Any) -> None:
-        """Takes the keys of ``NstOptunaSweeperConf``, whose defaults are the only ones."""
-        from ._outcome import plain
-        from ._sampler import SweeperConfigError, directions
+        """Takes the keys of ``NstOptunaSweeperConf``, whose defaults are the only ones.
 
-        conf = NstOptunaSweeperConf(**options)
+        A bad setting is raised by ``setup()``: raised here, Hydra would wrap it in a
+        multi-line InstantiationException instead of printing its one line.
+        """
+        from ._settings import SweeperConfigError, read_settings
+
         super().__init__()
-        self.directions = directions(conf.direction)
-        self.objectives = [str(o) for o in plain(conf.objectives)] if conf.objectives else None
-        if self.objectives is not None and len(self.objectives) != len(self.directions):
-            raise SweeperConfigError(
-                f"hydra.sweeper.objectives has {len(self.objectives)} names but direction has "
-                f"{len(self.directions)}; give one objective per direction"
-            )
-        if int(conf.n_trials) < 0:
-            raise SweeperConfigError(f"hydra.sweeper.n_trials must be >= 0, got {conf.n_trials}")
-        if int(conf.n_jobs) < 1:
-            raise SweeperConfigError(f"hydra.sweeper.n_jobs must be >= 1, got {conf.n_jobs}")
-        if not 0.0 <= float(conf.max_failure_rate) <= 1.0:
-            raise SweeperConfigError(
-                f"hydra.sweeper.max_failure_rate must be within [0, 1], got "
-                f"{conf.max_failure_rate} (0.0 stops at the first failure, 1.0 never)"
-            )
-        if conf.storage is not None and not isinstance(conf.storage, str):
-            raise SweeperConfigError(
-                "hydra.sweeper.storage: give a database URL such as sqlite:///optuna.db, or null"
-            )
-        # A config (Hydra hands it over unbuilt: _recursive_ false) or, from Python, an
-        # optuna object; sweep() builds them. MISSING: constructed without the sampler group.
-        self.sampler_conf = None if conf.sampler == MISSING else conf.sampler
-        self.pruner_conf = conf.pruner
-        self.storage = conf.storage
-        self.study_name = None if conf.study_name is None else str(conf.study_name)
-        self.n_trials = int(conf.n_trials)
-        self.n_jobs = int(conf.n_jobs)
-        self.max_failure_rate = float(conf.max_failure_rate)
-        self.params: dict[str, Any] = dict(plain(conf.params) or {})
-        self.custom_search_space = conf.custom_search_space
-
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
@@ -88,6 +59,20 @@ class NstOptunaSweeper(Sweeper):
         self._untold: dict[int, optuna.trial.Trial] = {}
         # (trial number, reason) of each FAIL told in the current batch.
         self._failures: list[tuple[int, str]] = []
+        self._error: SweeperConfigError | None = None
+        self._settings: Settings | None = None
+        try:
+            self._settings = read_settings(options)
+        except SweeperConfigError as exc:
+            self._error = exc
+
+    @property
+    def settings(self) -> Settings:
+        """The checked ``hydra.sweeper`` keys (``setup()`` raised if they were bad)."""
+        if self._settings is None:
+            assert self._error is not None
+            raise self._error
+        return self._settings
 
     def setup(
         self,
@@ -99,6 +84,8 @@ class NstOptunaSweeper(Sweeper):
         """Keep Hydra's context and create the launcher that runs each batch."""
         from hydra.core.plugins import Plugins
 
+        if self._error is not None:
+            raise self._error
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -120,11 +107,11 @@ class NstOptunaSweeper(Sweeper):
         assert self.hydra_context is not None
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        space = build_search_space(parse_overrides(self.params, arguments, parser))
-        extend = custom_search_space(self.custom_search_space)
-        make_sampler = sampler_factory(self.sampler_conf)
+        space = build_search_space(parse_overrides(self.settings.params, arguments, parser))
+        extend = custom_search_space(self.settings.custom_search_space)
+        make_sampler = sampler_factory(self.settings.sampler)
         sampler = make_sampler(space.grid)
-        n_trials = self.n_trials
+        n_trials = self.settings.n_trials
         if isinstance(sampler, GridSampler):
             size = math.prod(len(values) for values in space.grid().values())
             if size < n_trials:
@@ -141,15 +128,15 @@ class NstOptunaSweeper(Sweeper):
         remaining = n_trials
         try:
             while remaining > 0:
-                size = min(self.n_jobs, remaining)
+                size = min(self.settings.n_jobs, remaining)
                 remaining -= size
                 self._failures = []
                 job_idx = self._run_batch(study, space, extend, size, job_idx, launched)
-                if len(self._failures) / size > self.max_failure_rate:
+                if len(self._failures) / size > self.settings.max_failure_rate:
                     self._write_results(study, resolved_url, launched)
                     number, reason = self._failures[0]
                     raise SweepAborted(
-                        f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: "
+                        f"hydra.sweeper.max_failure_rate={self.settings.max_failure_rate}: "
                         f"{len(self._failures)} of {size} trials of a batch failed (trial "
                         f"{number}: {reason}); raise it (1.0 never stops) to carry on"
                     )
@@ -174,20 +161,20 @@ class NstOptunaSweeper(Sweeper):
         assert self.config is not None
         base_dir = OmegaConf.select(self.config, "hydra.runtime.cwd") or os.getcwd()
         study, resolved_url = create_study(
-            self.storage,
+            self.settings.storage,
             base_dir,
-            self.study_name,
-            self.directions,
+            self.settings.study_name,
+            self.settings.directions,
             sampler,
-            make_pruner(self.pruner_conf),
+            make_pruner(self.settings.pruner),
         )
         self._check_directions(study)
-        if self.objectives:  # reports (and optuna-dashboard) then name the values
+        if self.settings.objectives:  # reports (and optuna-dashboard) then name the values
             with warnings.catch_warnings():  # "experimental" since optuna 3.2, still there in 5
                 warnings.simplefilter("ignore")
-                study.set_metric_names(self.objectives)
+                study.set_metric_names(self.settings.objectives)
         existing = len(study.get_trials(deepcopy=False))
-        seed = sampler_seed(self.sampler_conf)
+        seed = sampler_seed(self.settings.sampler)
         if existing and seed is not None:
             # The same seed again would replay the first launch's proposals; seed + trials so
             # far keeps every launch repeatable and new.
@@ -199,7 +186,7 @@ class NstOptunaSweeper(Sweeper):
             redact_url(resolved_url) if resolved_url else "memory",
             existing,
             n_trials,
-            self.n_jobs,
+            self.settings.n_jobs,
             type(study.sampler).__name__,
         )
         for name, dist in space.distributions.items():
@@ -214,17 +201,17 @@ class NstOptunaSweeper(Sweeper):
         from ._study import redact_url
 
         assert self.config is not None
-        results = sweep_results(study, redact_url(resolved_url), self.objectives, launched)
+        results = sweep_results(study, redact_url(resolved_url), self.settings.objectives, launched)
         write_results(results, Path(str(self.config.hydra.sweep.dir)) / RESULTS_FILE)
 
     def _check_directions(self, study: optuna.Study) -> None:
         existing = [d.name.lower() for d in study.directions]
-        if existing != self.directions:
-            from ._sampler import SweeperConfigError
+        if existing != self.settings.directions:
+            from ._settings import SweeperConfigError
 
             raise SweeperConfigError(
                 f"hydra.sweeper.direction: study {study.study_name!r} was created with "
-                f"{existing}, not {self.directions}; use another hydra.sweeper.study_name"
+                f"{existing}, not {self.settings.directions}; use another hydra.sweeper.study_name"
             )
 
     def _run_batch(
@@ -240,7 +227,7 @@ class NstOptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         from ._outcome import outcome
-        from ._sampler import first_line
+        from ._settings import first_line
 
         pending: list[tuple[optuna.trial.Trial, list[str]]] = []
         for _ in range(size):
@@ -278,7 +265,7 @@ class NstOptunaSweeper(Sweeper):
             )
             if output_dir:
                 self._set_attr(trial, "hydra_output_dir", str(output_dir))
-            state, values, reason = outcome(ret, self.directions, self.objectives)
+            state, values, reason = outcome(ret, self.settings.directions, self.settings.objectives)
             self._tell(study, trial, state, values, reason, launched)
         for trial, _ in pending[len(results) :]:
             self._tell(study, trial, TrialState.FAIL, None, "no result from launcher", launched)
@@ -292,7 +279,7 @@ class NstOptunaSweeper(Sweeper):
         extend: Callable[[DictConfig, Any], None] | None,
     ) -> list[str]:
         """The job's overrides: sampled params, fixed ones, custom ones and the trial's id."""
-        from ._sampler import SweeperConfigError
+        from ._settings import SweeperConfigError
 
         fixed = space.fixed_params
         # As the official plugin: fixed values are user attrs, for custom_search_space to see.
@@ -310,14 +297,14 @@ class NstOptunaSweeper(Sweeper):
         overrides = space.overrides(trial.params)
         trial.set_user_attr("hydra_overrides", overrides)
         overrides.append(f"++{TRIAL_KEY}={trial.number}")
-        if self.study_name is None:
+        if self.settings.study_name is None:
             # Jobs find their trial by study name: hand them the one optuna generated.
             overrides.append(f"hydra.sweeper.study_name={study.study_name}")
         return overrides
 
     def _composition_error(self, overrides: list[str]) -> str | None:
         """Compose the job's config here, so a bad value fails its trial and not the launch."""
-        from ._sampler import first_line
+        from ._settings import first_line
 
         assert self.hydra_context is not None and self.config is not None
         try:
@@ -332,7 +319,7 @@ class NstOptunaSweeper(Sweeper):
         """The job's return value as one finite float per direction, or the reason it is not."""
         from ._outcome import job_values
 
-        return job_values(raw, self.directions, self.objectives)
+        return job_values(raw, self.settings.directions, self.settings.objectives)
 
     def _tell(
         self,
