@@ -14,8 +14,41 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-# Importing the samplers module registers the hydra/sweeper/sampler group.
-from .samplers import SamplerConfig
+# Importing the samplers module registers the hydra/sweeper/sampler group; the official
+# plugin's config module has these names too.
+from .samplers import (
+    CmaEsSamplerConfig,
+    GPSamplerConfig,
+    GridSamplerConfig,
+    MOTPESamplerConfig,
+    NSGAIIISamplerConfig,
+    NSGAIISamplerConfig,
+    QMCSamplerConfig,
+    RandomSamplerConfig,
+    SamplerConfig,
+    TPESamplerConfig,
+    raise_motpe_removed,
+)
+
+__all__ = [
+    "DISTRIBUTION",
+    "RESULTS_FILE",
+    "SWEEPER_TARGET",
+    "TRIAL_KEY",
+    "CmaEsSamplerConfig",
+    "Direction",
+    "GPSamplerConfig",
+    "GridSamplerConfig",
+    "MOTPESamplerConfig",
+    "NSGAIIISamplerConfig",
+    "NSGAIISamplerConfig",
+    "NstOptunaSweeperConf",
+    "QMCSamplerConfig",
+    "RandomSamplerConfig",
+    "SamplerConfig",
+    "TPESamplerConfig",
+    "raise_motpe_removed",
+]
 
 SWEEPER_TARGET = "hydra_plugins.nst_optuna_sweeper.sweeper.NstOptunaSweeper"
 # Per-job override ``++optuna_trial=<trial.number>`` that tells a job which trial it runs.
