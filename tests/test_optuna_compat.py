@@ -2,18 +2,19 @@
 
 Adapted from plugins/hydra_optuna_sweeper/tests/test_optuna_sweeper_plugin.py of Hydra (MIT
 License, Copyright (c) Facebook, Inc. and its affiliates): every override, config and import
-selects nst_optuna instead of the official plugin, and every assertion is kept. The example
-apps and configs are in tests/optuna_compat/ (their configs select nst_optuna; the sphere's
-also has ``error: false``, see there).
+selects nst_optuna instead of the official plugin (whose module names nst_optuna also has), and
+every assertion is kept. The example apps and configs are in tests/optuna_compat/ (their
+configs select nst_optuna; the sphere's also has ``error: false``, see there).
 
 Exempt, skipped with the reason: items testing the deprecated ``search_space`` format, which
 nst_optuna does not read. Optuna's removed MOTPE sampler is tested: ``sampler=motpe`` fails
 with the official message.
 
 The official tests run the example apps in subprocesses; here they run in this process
-(``run_python_script``, warnings as errors like ``python -Werror``), which is several times
-faster. ``test_failure_rate`` and ``test_example_with_removed_motpe`` keep their subprocess:
-they check what a failing process prints on stderr.
+(``run_python_script``: the script as ``__main__``, warnings as errors like ``python -Werror``),
+which saves an interpreter start-up per run; the time left is Hydra launching each trial's job.
+``test_failure_rate`` and ``test_example_with_removed_motpe`` keep their subprocess: they check
+what a failing process prints on stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import runpy
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +44,13 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from pytest import mark, raises
+from optuna.samplers import RandomSampler
+from pytest import mark, raises, warns
 
-from hydra_plugins.nst_optuna_sweeper import _search_space as _impl
-from hydra_plugins.nst_optuna_sweeper.samplers import MOTPESamplerConfig
-from hydra_plugins.nst_optuna_sweeper.sweeper import NstOptunaSweeper
+from hydra_plugins.nst_optuna_sweeper import _impl
+from hydra_plugins.nst_optuna_sweeper._impl import OptunaSweeperImpl
+from hydra_plugins.nst_optuna_sweeper.config import Direction, MOTPESamplerConfig
+from hydra_plugins.nst_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
 REPO = Path(__file__).resolve().parents[1]
 # The official plugin's root: example/ and tests/conf/ (its tests chdir here).
@@ -118,7 +122,7 @@ def in_plugin_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_discovery() -> None:
-    assert NstOptunaSweeper.__name__ in [x.__name__ for x in Plugins.instance().discover(Sweeper)]
+    assert OptunaSweeper.__name__ in [x.__name__ for x in Plugins.instance().discover(Sweeper)]
 
 
 def check_distribution(expected: BaseDistribution, actual: BaseDistribution) -> None:
@@ -161,7 +165,8 @@ def check_distribution(expected: BaseDistribution, actual: BaseDistribution) -> 
     ],
 )
 def test_create_optuna_distribution_from_config(input: Any, expected: Any) -> None:
-    """Official: ``_impl.create_optuna_distribution_from_config`` (search_space format)."""
+    actual = _impl.create_optuna_distribution_from_config(input)
+    check_distribution(expected, actual)
 
 
 @mark.parametrize(
@@ -405,7 +410,30 @@ def test_warnings(
     raise_warning: bool,
     msg: str | None,
 ) -> None:
-    """Official: ``OptunaSweeperImpl(search_space=...)._process_searchspace_config()``."""
+    partial_sweeper = partial(
+        OptunaSweeperImpl,
+        sampler=RandomSampler(),
+        direction=Direction.minimize,
+        storage=None,
+        study_name="test",
+        n_trials=1,
+        n_jobs=1,
+        max_failure_rate=0.0,
+        custom_search_space=None,
+    )
+    if search_space is not None:
+        search_space = OmegaConf.create(search_space)
+    if params is not None:
+        params = OmegaConf.create(params)
+    sweeper = partial_sweeper(search_space=search_space, params=params)
+    if raise_warning:
+        with warns(
+            UserWarning,
+            match=msg,
+        ):
+            sweeper._process_searchspace_config()
+    else:
+        sweeper._process_searchspace_config()
 
 
 @mark.parametrize("max_failure_rate", (0.5, 1.0))
@@ -461,5 +489,20 @@ def test_example_with_removed_motpe(tmpdir: Path, in_plugin_root: None) -> None:
 
 
 @mark.skip(reason=DEPRECATED_SEARCH_SPACE)
-def test_example_with_deprecated_search_space(tmpdir: Path) -> None:
-    """Official: example/sphere.py with tests/conf/test_deprecated_search_space.yaml."""
+def test_example_with_deprecated_search_space(tmpdir: Path, run_python_script: Any) -> None:
+    cmd = [
+        "-W ignore::UserWarning",
+        "example/sphere.py",
+        "--multirun",
+        "--config-dir=tests/conf",
+        "--config-name=test_deprecated_search_space",
+        "hydra.sweep.dir=" + str(tmpdir),
+        "hydra.job.chdir=True",
+        "hydra.sweeper.n_trials=20",
+    ]
+
+    run_python_script(cmd)
+    returns = OmegaConf.load(f"{tmpdir}/optimization_results.yaml")
+    assert isinstance(returns, DictConfig)
+    assert returns.name == "optuna"
+    assert abs(returns["best_params"]["x"]) <= 5.5
