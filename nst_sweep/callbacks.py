@@ -17,7 +17,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET
+from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, sweep_study_name
 from nst_sweep.names import (
     GIT_COMMIT_TAG,
     PARENT_FILE,
@@ -85,13 +85,16 @@ class MlflowSweepCallback(Callback):
         try:
             summarize_children(self.parent)
             sweeper = config.hydra.sweeper
-            if sweeper.get("_target_") == SWEEPER_TARGET:
+            # study_name may be null (Optuna then names the study): the sweep's results file
+            # has the generated name.
+            study_name = sweep_study_name(config)
+            if sweeper.get("_target_") == SWEEPER_TARGET and study_name is not None:
                 from nst_sweep.reports.study_summary import log_study_summary
 
                 log_study_summary(
                     self.parent,
                     sweeper.get("storage"),
-                    str(sweeper.study_name),
+                    study_name,
                     str(config.hydra.runtime.cwd),
                 )
         except Exception:

@@ -49,8 +49,8 @@ def test_no_module_types_a_distinctive_name_as_a_literal() -> None:
     for path in [*REPO.glob("nst_sweep/**/*.py"), *REPO.glob("hydra_plugins/**/*.py")]:
         if path.name == "names.py":
             continue
-        # The plot names mean nothing else in nst_sweep (the plugin's results file has its own
-        # pareto_front key).
+        # The plot names mean nothing else in nst_sweep; the plugin may use the same words for
+        # its own things.
         plots = set(names.STUDY_PLOTS) if path.is_relative_to(REPO / "nst_sweep") else set()
         for number, line in enumerate(path.read_text().splitlines(), 1):
             for value in distinctive | plots:

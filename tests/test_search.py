@@ -132,7 +132,7 @@ def test_multi_objective_search_gives_a_pareto_front(search, tmp_path):
         metrics = runs[t.number].data.metrics
         assert t.values == [metrics["score/content"], metrics["score/style"]]
     results = next(Path(tmp_path, "runs", "multirun").rglob("optimization_results.yaml"))
-    assert "pareto_front" in results.read_text()
+    assert "solutions:" in results.read_text()
     client = MlflowClient(uri)
     [parent] = sweep_parents(uri)
     front = json.loads(Path(client.download_artifacts(parent.info.run_id, PARETO_FRONT_ARTIFACT,

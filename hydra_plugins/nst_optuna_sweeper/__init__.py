@@ -1,14 +1,14 @@
 """nst-sweep's own Hydra sweeper on Optuna 5: ``hydra/sweeper=nst_optuna``.
 
 Inside a job, :func:`current_trial` gives the running optuna trial (to report and prune) and
-:func:`trial_info` its ``(study_name, trial_number)``. After a sweep, :func:`load_study`,
-:func:`best_trials` and :func:`objective_names` give reports what the study found, worked out
-the same way as the sweeper's own results file.
+:func:`trial_info` its ``(study_name, trial_number)``. After a sweep, :func:`sweep_study_name`,
+:func:`load_study`, :func:`best_trials` and :func:`objective_names` give reports what the study
+found, worked out the same way as the sweeper's own results file.
 """
 
 from .config import RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, trial_info
-from .results import best_trials, load_study, objective_names
+from .results import best_trials, load_study, objective_names, sweep_study_name
 
 __all__ = [
     "RESULTS_FILE",
@@ -18,5 +18,6 @@ __all__ = [
     "current_trial",
     "load_study",
     "objective_names",
+    "sweep_study_name",
     "trial_info",
 ]

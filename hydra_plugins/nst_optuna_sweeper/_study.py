@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.errors import HydraException
-from hydra.utils import instantiate
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -28,28 +26,6 @@ _INIT_ATTEMPTS = 5
 _IN_PROCESS: dict[str, tuple[BaseStorage, optuna.pruners.BasePruner]] = {}
 # One engine per URL and process: a joblib worker runs many trials.
 _STORAGES: dict[str, RDBStorage] = {}
-
-
-def make_sampler(conf: Any) -> optuna.samplers.BaseSampler:
-    """The sampler from its config (or as Hydra already instantiated it); null -> TPE."""
-    if conf is None:
-        return optuna.samplers.TPESampler()
-    sampler = conf if isinstance(conf, optuna.samplers.BaseSampler) else instantiate(conf)
-    if not isinstance(sampler, optuna.samplers.BaseSampler):
-        raise HydraException(
-            f"hydra.sweeper.sampler: {type(sampler).__name__} is no optuna sampler"
-        )
-    return sampler
-
-
-def make_pruner(conf: Any) -> optuna.pruners.BasePruner:
-    """The pruner from its config; null -> never prune (not optuna's default MedianPruner)."""
-    if conf is None:
-        return optuna.pruners.NopPruner()
-    pruner = conf if isinstance(conf, optuna.pruners.BasePruner) else instantiate(conf)
-    if not isinstance(pruner, optuna.pruners.BasePruner):
-        raise HydraException(f"hydra.sweeper.pruner: {type(pruner).__name__} is no optuna pruner")
-    return pruner
 
 
 def resolve_storage_url(url: str, base_dir: str | Path) -> str:
@@ -143,15 +119,18 @@ def _is_transient(exc: Exception) -> bool:
 def create_study(
     url: str | None,
     base_dir: str | Path,
-    study_name: str,
+    study_name: str | None,
     directions: Sequence[str],
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
 ) -> tuple[optuna.Study, str | None]:
-    """Create or continue the study; returns it and the resolved storage URL."""
+    """Create or continue the study; returns it and the resolved storage URL.
+
+    ``study_name`` None lets optuna name a new study (``no-name-<uuid>``), as the official
+    plugin does; the name is then ``study.study_name``.
+    """
     if url is None:
         memory = InMemoryStorage()
-        _IN_PROCESS[study_name] = (memory, pruner)
         study = optuna.create_study(
             storage=memory,
             sampler=sampler,
@@ -159,6 +138,7 @@ def create_study(
             study_name=study_name,
             directions=list(directions),
         )
+        _IN_PROCESS[study.study_name] = (memory, pruner)
         return study, None
 
     resolved = resolve_storage_url(url, base_dir)
@@ -179,7 +159,7 @@ def create_study(
         )
 
     with _init_lock(resolved):
-        study = _retrying(f"opening study {study_name!r}", open_study)
+        study = _retrying(f"opening study {study_name or '(unnamed)'!r}", open_study)
     return study, resolved
 
 

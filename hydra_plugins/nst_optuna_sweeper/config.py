@@ -1,52 +1,104 @@
 """Structured config of the ``nst_optuna`` sweeper, registered as ``hydra/sweeper=nst_optuna``.
 
+The keys and defaults are those of Hydra's official Optuna sweeper (``hydra/sweeper=optuna``),
+so a config written for it works here unchanged; ``pruner`` and ``objectives`` are ours.
 Kept free of optuna imports: Hydra imports every ``hydra_plugins`` module on each start-up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+# Importing the samplers module registers the hydra/sweeper/sampler group; the official
+# plugin's config module has these names too.
+from .samplers import (
+    CmaEsSamplerConfig,
+    GPSamplerConfig,
+    GridSamplerConfig,
+    MOTPESamplerConfig,
+    NSGAIIISamplerConfig,
+    NSGAIISamplerConfig,
+    QMCSamplerConfig,
+    RandomSamplerConfig,
+    SamplerConfig,
+    TPESamplerConfig,
+    raise_motpe_removed,
+)
+
+__all__ = [
+    "DISTRIBUTION",
+    "RESULTS_FILE",
+    "SWEEPER_TARGET",
+    "TRIAL_KEY",
+    "CmaEsSamplerConfig",
+    "Direction",
+    "GPSamplerConfig",
+    "GridSamplerConfig",
+    "MOTPESamplerConfig",
+    "NSGAIIISamplerConfig",
+    "NSGAIISamplerConfig",
+    "NstOptunaSweeperConf",
+    "QMCSamplerConfig",
+    "RandomSamplerConfig",
+    "SamplerConfig",
+    "TPESamplerConfig",
+    "raise_motpe_removed",
+]
 
 SWEEPER_TARGET = "hydra_plugins.nst_optuna_sweeper.sweeper.NstOptunaSweeper"
 # Per-job override ``++optuna_trial=<trial.number>`` that tells a job which trial it runs.
 TRIAL_KEY = "optuna_trial"
-DEFAULT_STORAGE = "sqlite:///runs/optuna.db"
-DEFAULT_STUDY_NAME = "nst-sweep"
 RESULTS_FILE = "optimization_results.yaml"
+# The distribution whose extras install what a sampler needs (cmaes, torch, scipy).
+DISTRIBUTION = "nst-sweep"
 
 
-def _default_sampler() -> dict[str, Any]:
-    # Only keys every optuna sampler accepts, so swapping `_target_` needs no other change.
-    return {"_target_": "optuna.samplers.TPESampler", "seed": None}
+class Direction(Enum):
+    """The official plugin's direction enum; plain strings work too."""
+
+    minimize = 1
+    maximize = 2
 
 
 @dataclass
 class NstOptunaSweeperConf:
-    """Settings under ``hydra.sweeper`` (same key names as Hydra's official Optuna sweeper)."""
+    """Settings under ``hydra.sweeper``; see the README next to this file for each key."""
 
     _target_: str = SWEEPER_TARGET
-    # Instantiable optuna sampler; a seed makes the proposed params repeatable.
-    sampler: Any = field(default_factory=_default_sampler)
+    # The sampler and pruner configs reach the sweeper as configs: it builds them itself, so a
+    # bad value fails in one line that names the key, and a resumed study can be reseeded.
+    _recursive_: bool = False
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+
+    # hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|nsgaiii|grid|qmc|gp, or any _target_.
+    sampler: SamplerConfig = MISSING
     # "minimize" | "maximize", or a list of them for a multi-objective (Pareto) study.
-    direction: Any = "minimize"
-    # Optuna storage URL; relative sqlite paths are resolved against the launch directory.
-    # null keeps the study in memory (lost at exit; only the basic launcher can prune).
-    storage: str | None = DEFAULT_STORAGE
-    # A second launch with the same name and storage continues the study.
-    study_name: str = DEFAULT_STUDY_NAME
-    # Trials this launch adds to the study.
+    direction: Any = Direction.minimize.name
+    # Database URL; null keeps the study in this process's memory. Relative sqlite paths mean
+    # the launch directory.
+    storage: str | None = None
+    # Same name + storage = continue the study; null: Optuna names it (no-name-<uuid>).
+    study_name: str | None = None
+    # Trials this launch adds (capped at the grid's size for the grid sampler).
     n_trials: int = 20
-    # Trials asked and handed to the launcher per batch (run in parallel by e.g. joblib).
-    n_jobs: int = 1
-    # override key -> Hydra sweep string: interval(a, b), tag(log, interval(a, b)),
-    # choice(a, b), range(a, b[, step]) or a plain value (passed to every job).
+    # Trials asked, then launched together, per batch (parallel with e.g. hydra/launcher=joblib).
+    n_jobs: int = 2
+    # Largest failed share of a batch that does not stop the sweep: 0.0 stops at the first
+    # failed trial, 1.0 never stops.
+    max_failure_rate: float = 0.0
+    # override key -> Hydra sweep string: interval(a, b), int(interval(a, b)),
+    # tag(log, interval(a, b)), range(a, b[, step]), choice(...), shuffle(...) or a fixed value.
     params: dict[str, str] | None = None
-    # Instantiable optuna pruner (e.g. optuna.pruners.MedianPruner) or null.
+    # Dotpath of a function f(cfg, trial) that suggests more params on each trial.
+    custom_search_space: str | None = None
+    # Ours: an instantiable optuna pruner (e.g. optuna.pruners.MedianPruner) or null.
     pruner: Any = None
-    # Keys picked, in order, from a job that returns a mapping (one per direction).
+    # Ours: keys picked, in order, from a job that returns a mapping (one per direction).
     objectives: list[str] | None = None
 
 

@@ -65,7 +65,8 @@ def current_trial(cfg: DictConfig | None = None) -> optuna.trial.Trial | None:
     info = trial_info(cfg)
     if info is None:
         return None
-    from ._study import load_trial, make_pruner
+    from ._sampler import make_pruner
+    from ._study import load_trial
 
     study_name, number = info
     hydra_cfg = HydraConfig.get()

@@ -5,11 +5,22 @@ Public: reports in other packages import these (never the private modules of thi
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config import RESULTS_FILE
 
 if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this package on every start-up
     import optuna
+
+log = logging.getLogger(__name__)
+
+_COUNTED = ("complete", "fail", "pruned", "running", "waiting")
 
 
 def objective_names(study: optuna.Study) -> list[str]:
@@ -22,7 +33,11 @@ def objective_names(study: optuna.Study) -> list[str]:
 
 
 def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Best first: complete trials by value (one objective), or the Pareto front by number."""
+    """Best first: complete trials by value (one objective), or the Pareto front by number.
+
+    With one objective the first is optuna's own ``study.best_trial``, the official plugin's
+    ``best_params`` and ``best_value``, also when several trials tie.
+    """
     from optuna.study import StudyDirection
     from optuna.trial import TrialState
 
@@ -30,9 +45,12 @@ def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         return sorted(study.best_trials, key=lambda t: t.number)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     complete = [t for t in complete if t.value is not None]
+    if not complete:
+        return []
     maximize = study.direction == StudyDirection.MAXIMIZE
-    # Ties keep trial order, so the earliest of equal trials is "the best" (as optuna's own).
-    return sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number))
+    ranked = sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number))
+    best = study.best_trial
+    return [best, *(t for t in ranked if t.number != best.number)]
 
 
 def load_study(storage: str | None, study_name: str, base_dir: str | Path) -> optuna.Study | None:
@@ -43,3 +61,76 @@ def load_study(storage: str | None, study_name: str, base_dir: str | Path) -> op
     from ._study import load_existing_study
 
     return load_existing_study(storage, study_name, base_dir)
+
+
+def sweep_study_name(config: DictConfig) -> str | None:
+    """The study a finished sweep ran: ``hydra.sweeper.study_name``, or for a null name the one
+    optuna generated, read from the sweep's results file. None when neither is known.
+    """
+    name = OmegaConf.select(config, "hydra.sweeper.study_name")
+    if name is not None:
+        return str(name)
+    path = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))) / RESULTS_FILE
+    if not path.is_file():
+        return None
+    found = OmegaConf.load(path).get("study_name")
+    return None if found is None else str(found)
+
+
+def sweep_results(
+    study: optuna.Study,
+    storage: str | None,
+    objectives: Sequence[str] | None,
+    launched: Mapping[str, int],
+) -> dict[str, Any]:
+    """The content of the results file: the official plugin's keys first, then ours."""
+    ranked = best_trials(study)
+    results: dict[str, Any] = {"name": "optuna"}
+    if len(study.directions) == 1:
+        best = ranked[0] if ranked else None
+        results["best_params"] = None if best is None else dict(best.params)
+        results["best_value"] = None if best is None else best.value
+        results["best_trial"] = None if best is None else best.number
+    else:
+        results["solutions"] = [
+            {"params": dict(t.params), "values": list(t.values), "number": t.number} for t in ranked
+        ]
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state.name.lower() for t in trials)
+    results.update(
+        study_name=study.study_name,
+        storage=storage,
+        directions=[d.name.lower() for d in study.directions],
+        objectives=None if objectives is None else list(objectives),
+        n_trials={"total": len(trials), **{state: states[state] for state in _COUNTED}},
+        this_launch={k: launched.get(k, 0) for k in ("complete", "fail", "pruned")},
+    )
+    return results
+
+
+def write_results(results: Mapping[str, Any], path: Path) -> None:
+    """Log what the study found and save ``results`` (from :func:`sweep_results`) to ``path``."""
+    counts = results["n_trials"]
+    log.info(
+        "Study %r: %d trials (%d complete, %d failed, %d pruned)",
+        results["study_name"],
+        counts["total"],
+        counts["complete"],
+        counts["fail"],
+        counts["pruned"],
+    )
+    if "solutions" in results:
+        log.info("Pareto front: %d trial(s)", len(results["solutions"]))
+        for item in results["solutions"]:
+            log.info("  #%d values=%s params=%s", item["number"], item["values"], item["params"])
+    elif results["best_trial"] is None:
+        log.warning("No trial completed: no best params")
+    else:
+        log.info(
+            "Best trial #%d: value=%s params=%s",
+            results["best_trial"],
+            results["best_value"],
+            results["best_params"],
+        )
+    OmegaConf.save(OmegaConf.create(dict(results)), path)
+    log.info("Wrote %s", path)

@@ -1,0 +1,81 @@
+"""How a finished job ends its trial: COMPLETE with finite values, PRUNED, or FAIL with a reason."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+from ._settings import first_line, plain
+
+_MISSING = object()
+
+
+def outcome(
+    ret: JobReturn, directions: Sequence[str], objectives: Sequence[str] | None
+) -> tuple[TrialState, list[float] | None, str | None]:
+    """Trial state, objective values and failure reason of one finished job."""
+    if ret.status == JobStatus.COMPLETED:
+        # _return_value, not return_value: the property re-raises for failed jobs.
+        values, reason = job_values(ret._return_value, directions, objectives)
+        if values is None:
+            return TrialState.FAIL, None, reason
+        return TrialState.COMPLETE, values, None
+    if ret.status == JobStatus.FAILED:
+        exc = ret._return_value
+        if isinstance(exc, optuna.TrialPruned):
+            return TrialState.PRUNED, None, None
+        return TrialState.FAIL, None, f"{type(exc).__name__}: {first_line(exc)}"
+    return TrialState.FAIL, None, f"job status {ret.status.name}"
+
+
+def job_values(
+    raw: Any, directions: Sequence[str], objectives: Sequence[str] | None
+) -> tuple[list[float] | None, str | None]:
+    """The job's return value as one finite float per direction, or the reason it is not."""
+    raw = plain(raw)
+    if isinstance(raw, Mapping):
+        if not objectives:
+            return None, (
+                f"returned a mapping with keys {sorted(map(str, raw))}; set "
+                "hydra.sweeper.objectives to the key(s) to optimize"
+            )
+        missing = [k for k in objectives if _lookup(raw, k) is _MISSING]
+        if missing:
+            return None, f"returned a mapping without {missing} (keys: {sorted(raw)})"
+        items = [_lookup(raw, k) for k in objectives]
+    elif raw is None or isinstance(raw, str | bytes | bool):
+        return None, f"returned {raw!r}, not a number"
+    elif isinstance(raw, numbers.Number):
+        items = [raw]
+    else:
+        try:
+            items = list(raw)
+        except TypeError:  # e.g. a 0-d numpy array
+            items = [raw]
+    try:
+        values = [float(v) for v in items]
+    except (TypeError, ValueError):
+        return None, f"returned {items!r}, not numbers"
+    if len(values) != len(directions):
+        return None, f"returned {len(values)} value(s) for {len(directions)} direction(s)"
+    if not all(math.isfinite(v) for v in values):
+        return None, f"returned a non-finite value {values}"
+    return values, None
+
+
+def _lookup(mapping: Mapping[str, Any], key: str) -> Any:
+    """``mapping[key]``; else a dotted path into nested mappings (``loss.total``)."""
+    if key in mapping:
+        return mapping[key]
+    node: Any = mapping
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node

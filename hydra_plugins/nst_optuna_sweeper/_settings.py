@@ -1,0 +1,126 @@
+"""The ``hydra.sweeper`` keys, checked once: a bad value is one line naming the key and the fix.
+
+Kept free of optuna imports, like config.py: the sweeper reads its settings when Hydra builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from hydra.errors import CompactHydraException
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+from .config import NstOptunaSweeperConf
+
+
+class SweeperConfigError(CompactHydraException):
+    """A bad ``hydra.sweeper`` setting; Hydra prints it as one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the sweeper works with (see ``NstOptunaSweeperConf`` for each key)."""
+
+    directions: list[str]
+    objectives: list[str] | None
+    # Configs (Hydra hands them over unbuilt: _recursive_ false) or, from Python, optuna
+    # objects; the sweep builds them.
+    sampler: Any
+    pruner: Any
+    storage: str | None
+    study_name: str | None
+    n_trials: int
+    n_jobs: int
+    max_failure_rate: float
+    params: dict[str, Any]
+    custom_search_space: str | None
+
+
+def plain(value: Any) -> Any:
+    """OmegaConf containers -> plain Python (unresolved interpolations stay as text)."""
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=False)
+    return value
+
+
+def read_settings(options: dict[str, Any]) -> Settings:
+    """The sweeper's keyword arguments, checked."""
+    known = {f.name for f in fields(NstOptunaSweeperConf)}
+    unknown = sorted(set(options) - known)
+    if "search_space" in unknown:
+        raise SweeperConfigError(
+            "hydra.sweeper.search_space is the official plugin's deprecated format; "
+            "write the search space under hydra.sweeper.params"
+        )
+    if unknown:
+        raise SweeperConfigError(
+            f"hydra.sweeper.{unknown[0]}: not a key of nst_optuna; its keys are in "
+            "hydra_plugins/nst_optuna_sweeper/README.md"
+        )
+    conf = NstOptunaSweeperConf(**options)
+    directions = parse_directions(conf.direction)
+    objectives = [str(o) for o in plain(conf.objectives)] if conf.objectives else None
+    if objectives is not None and len(objectives) != len(directions):
+        raise SweeperConfigError(
+            f"hydra.sweeper.objectives has {len(objectives)} names but direction has "
+            f"{len(directions)}; give one objective per direction"
+        )
+    if int(conf.n_trials) < 0:
+        raise SweeperConfigError(f"hydra.sweeper.n_trials must be >= 0, got {conf.n_trials}")
+    if int(conf.n_jobs) < 1:
+        raise SweeperConfigError(f"hydra.sweeper.n_jobs must be >= 1, got {conf.n_jobs}")
+    if not 0.0 <= float(conf.max_failure_rate) <= 1.0:
+        raise SweeperConfigError(
+            f"hydra.sweeper.max_failure_rate must be within [0, 1], got "
+            f"{conf.max_failure_rate} (0.0 stops at the first failure, 1.0 never)"
+        )
+    if conf.storage is not None and not isinstance(conf.storage, str):
+        raise SweeperConfigError(
+            "hydra.sweeper.storage: give a database URL such as sqlite:///optuna.db, or null"
+        )
+    return Settings(
+        directions=directions,
+        objectives=objectives,
+        # MISSING: built from Python without the sampler group (-> TPE).
+        sampler=None if conf.sampler == MISSING else conf.sampler,
+        pruner=conf.pruner,
+        storage=conf.storage,
+        study_name=None if conf.study_name is None else str(conf.study_name),
+        n_trials=int(conf.n_trials),
+        n_jobs=int(conf.n_jobs),
+        max_failure_rate=float(conf.max_failure_rate),
+        params=dict(plain(conf.params) or {}),
+        custom_search_space=conf.custom_search_space,
+    )
+
+
+def parse_directions(raw: Any) -> list[str]:
+    """``hydra.sweeper.direction`` as a list of "minimize"/"maximize"."""
+    raw = plain(raw)
+    items: Sequence[Any] = [raw] if isinstance(raw, str) or not isinstance(raw, Sequence) else raw
+    if not items:
+        raise SweeperConfigError(
+            "hydra.sweeper.direction: give minimize, maximize or a list of them"
+        )
+    out = []
+    for item in items:
+        name = str(getattr(item, "name", item)).strip().lower()
+        if name not in ("minimize", "maximize"):
+            raise SweeperConfigError(
+                f"hydra.sweeper.direction: {item!r} is not minimize or maximize"
+            )
+        out.append(name)
+    return out
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (or its type's name); with the next
+    one when it ends in a colon, as Hydra's "Error loading 'x':" does.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    head = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return head[:500]
