@@ -99,8 +99,7 @@ def test_failing_trial_is_marked_fail_and_the_search_goes_on(search):
     # A negative gamma is rejected by validation: that job fails, the others complete.
     space = "{loss.tv_weight: 'choice(-1.0, 0.001)', loss.content_weight: 1, loss.style_weight: 10}"
     run("hydra.sweeper.n_trials=2", f"hydra.sweeper.params={space}",
-        "hydra.sweeper.sampler._target_=optuna.samplers.BruteForceSampler",
-        "~hydra.sweeper.sampler.n_startup_trials")  # fmt: skip
+        "hydra/sweeper/sampler=grid")  # fmt: skip
     study = optuna.load_study(study_name="study", storage=storage)
     states = {t.params["loss.tv_weight"]: t.state for t in study.trials}
     assert states[-1.0] == optuna.trial.TrialState.FAIL
