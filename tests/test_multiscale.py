@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,36 @@ def test_bottom_right_pixel_is_not_saturated(extractor) -> None:
     image = stylize(CONTENT, STYLE, s, None, extractor).image * 255.0
     neighbours = (image[-2, -1] + image[-1, -2] + image[-2, -2]) / 3.0
     assert np.abs(image[-1, -1] - neighbours).max() <= 60.0
+
+
+def test_a_run_after_others_equals_a_fresh_process(tmp_path) -> None:
+    """Cached graphs and targets give the image a new process gives for the same settings."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    script = """
+import sys, numpy as np
+sys.path.insert(0, "tests")
+from conftest import synthetic_content, synthetic_style
+from nst_sweep.features import load_vgg19, FeatureExtractor
+from nst_sweep.optimize import stylize
+from nst_sweep.settings import *
+s = TransferSettings(loss=LossSettings(tv_weight=1e-3), image=ImageSettings(size=64, levels=2),
+                     optimizer=OptimizerSettings(steps=4, lr=0.05))
+ex = FeatureExtractor(load_vgg19("random", 0), s.layers.all)
+np.save(sys.argv[1], stylize(synthetic_content(64), synthetic_style(56, 64), s, None, ex).image)
+"""
+    out = tmp_path / "fresh.npy"
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", script, str(out)], cwd=repo, env=cli_env(), check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    from nst_sweep.features import load_vgg19
+
+    extractor = FeatureExtractor(load_vgg19("random", 0), TransferSettings().layers.all)
+    here = settings(levels=2, steps=4, lr=0.05)
+    stylize(CONTENT, OTHER_STYLE, settings(steps=2, lr=0.01), None, extractor)  # another run first
+    np.testing.assert_array_equal(
+        stylize(CONTENT, STYLE, here, None, extractor).image, np.load(out)
+    )
