@@ -47,6 +47,7 @@ from optuna.distributions import (
 from optuna.samplers import RandomSampler
 from pytest import mark, raises, warns
 
+from conftest import cli_env
 from hydra_plugins.nst_optuna_sweeper import _impl
 from hydra_plugins.nst_optuna_sweeper._impl import OptunaSweeperImpl
 from hydra_plugins.nst_optuna_sweeper.config import Direction, MOTPESamplerConfig
@@ -61,13 +62,6 @@ DEPRECATED_SEARCH_SPACE = (
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    env.pop("HYDRA_FULL_ERROR", None)
-    return env
 
 
 @pytest.fixture()
@@ -116,7 +110,7 @@ def run_python_script(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixt
 def in_plugin_root(monkeypatch: pytest.MonkeyPatch) -> None:
     """The official tests' ``chdir_plugin_root()``, undone after the test."""
     monkeypatch.chdir(PLUGIN_ROOT)
-    for key, value in _env().items():
+    for key, value in cli_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from conftest import cli_env
 from hydra_plugins.nst_optuna_sweeper import current_trial, sweep_study_name, trial_info
 from hydra_plugins.nst_optuna_sweeper._search_space import (
     SearchSpaceError,
@@ -35,14 +35,6 @@ TOY = REPO / "tests" / "sweeper_app" / "toy.py"
 TIMEOUT_S = 120
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    # The plugin is found through the hydra_plugins namespace package of this checkout.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    env.pop("HYDRA_FULL_ERROR", None)
-    return env
 
 
 def _command(*overrides: str, sweep_dir: str = "multirun") -> list[str]:
@@ -78,7 +70,7 @@ def run_toy_process(tmp_path: Path, *overrides: str, sweep_dir: str = "multirun"
     proc = subprocess.run(
         _command(*overrides, sweep_dir=sweep_dir),
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -93,7 +85,7 @@ def run_toys_together(tmp_path: Path, *runs: tuple[str, ...]) -> None:
         subprocess.Popen(
             _command(*overrides, sweep_dir=f"multirun{i}"),
             cwd=tmp_path,
-            env=_env(),
+            env=cli_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
