@@ -5,6 +5,7 @@ No TensorFlow here, so bad paths are reported before the heavy imports.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,18 @@ def load_pair(
     content: str, style: str, size: int, style_scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load content (long side ``size``) and style (long side ``style_scale`` x content's)."""
+    content_img, [style_img] = load_images(content, [style], size, style_scale)
+    return content_img, style_img
+
+
+def load_images(
+    content: str, styles: Sequence[str], size: int, style_scale: float
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``load_pair`` for several style images: the content is read and fitted once."""
     content_img = load_image(resolve_image(content, "content"))
-    style_img = load_image(resolve_image(style, "style"))
-    return fit_pair(content_img, style_img, size, style_scale, content_name=content)
+    fitted = [
+        fit_pair(content_img, load_image(resolve_image(style, "style")), size, style_scale,
+                 content_name=content)
+        for style in styles
+    ]  # fmt: skip
+    return fitted[0][0], [style_img for _, style_img in fitted]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst_sweep.images import load_pair, save_image
+from nst_sweep.images import load_images, save_image
 from nst_sweep.names import (
     CONTENT_IMAGE,
     DEVICE_TAG,
@@ -64,8 +64,7 @@ def run(
     tracker = tracker or NullTracker()
     transfer = settings.transfer
     image = transfer.image
-    pairs = [load_pair(settings.content, s, image.size, image.style_scale) for s in settings.styles]
-    content, styles = pairs[0][0], [style for _, style in pairs]
+    content, styles = load_images(settings.content, settings.styles, image.size, image.style_scale)
     import_tensorflow_quietly()  # only now: bad paths and values fail fast, before TF loads
     import tensorflow as tf
 
