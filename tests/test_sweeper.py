@@ -156,7 +156,14 @@ def test_second_launch_continues_the_study(tmp_path: Path, run_toy: Any) -> None
     assert all(t.state == TrialState.COMPLETE for t in trials)
     summary = results(tmp_path, "second")
     assert summary["n_trials"]["total"] == 6
-    assert summary["this_launch"] == {"complete": 3, "fail": 0, "pruned": 0}
+    launch = summary["this_launch"]
+    assert {k: launch[k] for k in ("complete", "fail", "pruned", "promoted")} == {
+        "complete": 3,
+        "fail": 0,
+        "pruned": 0,
+        "promoted": 0,
+    }
+    assert launch["seconds"] > 0 and launch["seconds_per_trial"] > 0
 
 
 def test_failed_jobs_are_fail_trials_and_the_sweep_goes_on(tmp_path: Path, run_toy: Any) -> None:

@@ -6,11 +6,12 @@ Inside a job, :func:`current_trial` gives the running optuna trial (to report an
 found, worked out the same way as the sweeper's own results file.
 """
 
-from .config import RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
-from .job import current_trial, trial_info
-from .results import best_trials, load_study, objective_names, sweep_study_name
+from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
+from .job import current_trial, promoted_trial, promotion_info, trial_info
+from .results import best_trials, load_study, objective_names, promotions, sweep_study_name
 
 __all__ = [
+    "PROMOTED_KEY",
     "RESULTS_FILE",
     "SWEEPER_TARGET",
     "TRIAL_KEY",
@@ -18,6 +19,9 @@ __all__ = [
     "current_trial",
     "load_study",
     "objective_names",
+    "promoted_trial",
+    "promotion_info",
+    "promotions",
     "sweep_study_name",
     "trial_info",
 ]

@@ -36,6 +36,7 @@ class Settings:
     max_failure_rate: float
     params: dict[str, Any]
     custom_search_space: str | None
+    promote: int = 0
 
 
 def plain(value: Any) -> Any:
@@ -76,6 +77,11 @@ def read_settings(options: dict[str, Any]) -> Settings:
             f"hydra.sweeper.max_failure_rate must be within [0, 1], got "
             f"{conf.max_failure_rate} (0.0 stops at the first failure, 1.0 never)"
         )
+    if int(conf.promote) < 0:
+        raise SweeperConfigError(
+            f"hydra.sweeper.promote must be >= 0 (trials launched again at the end), "
+            f"got {conf.promote}"
+        )
     if conf.storage is not None and not isinstance(conf.storage, str):
         raise SweeperConfigError(
             "hydra.sweeper.storage: give a database URL such as sqlite:///optuna.db, or null"
@@ -93,6 +99,7 @@ def read_settings(options: dict[str, Any]) -> Settings:
         max_failure_rate=float(conf.max_failure_rate),
         params=dict(plain(conf.params) or {}),
         custom_search_space=conf.custom_search_space,
+        promote=int(conf.promote),
     )
 
 

@@ -32,6 +32,7 @@ from .samplers import (
 
 __all__ = [
     "DISTRIBUTION",
+    "PROMOTED_KEY",
     "RESULTS_FILE",
     "SWEEPER_TARGET",
     "TRIAL_KEY",
@@ -53,6 +54,9 @@ __all__ = [
 SWEEPER_TARGET = "hydra_plugins.nst_optuna_sweeper.sweeper.NstOptunaSweeper"
 # Per-job override ``++optuna_trial=<trial.number>`` that tells a job which trial it runs.
 TRIAL_KEY = "optuna_trial"
+# Per-job override ``++optuna_promoted=<trial.number>`` of a promotion job (``promote``): the job
+# runs that finished trial's params again, e.g. at full size.
+PROMOTED_KEY = "optuna_promoted"
 RESULTS_FILE = "optimization_results.yaml"
 # The distribution whose extras install what a sampler needs (cmaes, torch, scipy).
 DISTRIBUTION = "nst-sweep"
@@ -100,6 +104,10 @@ class NstOptunaSweeperConf:
     pruner: Any = None
     # Ours: keys picked, in order, from a job that returns a mapping (one per direction).
     objectives: list[str] | None = None
+    # Ours: after the trials, launch the best ``promote`` trials again (a Pareto study: spread
+    # along the front) as promotion jobs with ``++optuna_promoted=<number>``; their results are
+    # kept in the study. A trial is promoted once per study. 0 = none (the official behaviour).
+    promote: int = 0
 
 
 ConfigStore.instance().store(

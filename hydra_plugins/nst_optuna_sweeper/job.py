@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .config import SWEEPER_TARGET, TRIAL_KEY
+from .config import PROMOTED_KEY, SWEEPER_TARGET, TRIAL_KEY
 
 if TYPE_CHECKING:  # optuna is imported only when a trial handle is asked for
     import optuna
@@ -30,13 +30,15 @@ def _sweeper_hydra_config() -> DictConfig | None:
     return hydra_cfg
 
 
-def _trial_number(cfg: DictConfig | None, hydra_cfg: DictConfig) -> int | None:
-    if cfg is not None and cfg.get(TRIAL_KEY) is not None:
-        return int(cfg[TRIAL_KEY])
-    # Without the job's cfg: the sweeper passed it as ++optuna_trial=<n> in the task overrides.
+def _trial_number(
+    cfg: DictConfig | None, hydra_cfg: DictConfig, key: str = TRIAL_KEY
+) -> int | None:
+    if cfg is not None and cfg.get(key) is not None:
+        return int(cfg[key])
+    # Without the job's cfg: the sweeper passed it as ++<key>=<n> in the task overrides.
     for override in OmegaConf.select(hydra_cfg, "overrides.task") or []:
-        key, sep, value = str(override).partition("=")
-        if sep and key.lstrip("+") == TRIAL_KEY:
+        name, sep, value = str(override).partition("=")
+        if sep and name.lstrip("+") == key:
             return int(value)
     return None
 
@@ -53,6 +55,36 @@ def trial_info(cfg: DictConfig | None = None) -> tuple[str, int] | None:
     if number is None:
         return None
     return str(hydra_cfg.sweeper.study_name), number
+
+
+def promotion_info(cfg: DictConfig | None = None) -> tuple[str, int] | None:
+    """``(study_name, trial_number)`` when the running job is the promotion of a finished trial
+    (``hydra.sweeper.promote``); None otherwise. Cheap: no storage access.
+    """
+    hydra_cfg = _sweeper_hydra_config()
+    if hydra_cfg is None:
+        return None
+    number = _trial_number(cfg, hydra_cfg, PROMOTED_KEY)
+    if number is None:
+        return None
+    return str(hydra_cfg.sweeper.study_name), number
+
+
+def promoted_trial(cfg: DictConfig | None = None) -> optuna.trial.FrozenTrial | None:
+    """The finished trial this promotion job runs again (its params, values, user attrs), or
+    None outside a promotion job or for a study in another process's memory.
+    """
+    info = promotion_info(cfg)
+    if info is None:
+        return None
+    from ._study import load_existing_study
+
+    study = load_existing_study(
+        HydraConfig.get().sweeper.get("storage"), info[0], str(HydraConfig.get().runtime.cwd)
+    )
+    if study is None:
+        return None
+    return next((t for t in study.get_trials(deepcopy=False) if t.number == info[1]), None)
 
 
 def current_trial(cfg: DictConfig | None = None) -> optuna.trial.Trial | None:

@@ -53,6 +53,17 @@ def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [best, *(t for t in ranked if t.number != best.number)]
 
 
+def promotions(study: optuna.Study) -> list[dict[str, Any]]:
+    """The study's completed promotions (``hydra.sweeper.promote``), best first.
+
+    Each: ``trial`` (number), ``values`` (the promotion job's), ``trial_values`` (the trial's
+    own), ``params`` and ``trial_rank`` (1 = the search's best trial by :func:`best_trials`).
+    """
+    from ._promote import promoted
+
+    return promoted(study)
+
+
 def load_study(storage: str | None, study_name: str, base_dir: str | Path) -> optuna.Study | None:
     """The study a sweep wrote, with relative sqlite paths meaning ``base_dir`` (the launch
     folder, ``hydra.runtime.cwd``), as the sweeper resolves them. None for an in-memory study
@@ -82,8 +93,12 @@ def sweep_results(
     storage: str | None,
     objectives: Sequence[str] | None,
     launched: Mapping[str, int],
+    seconds: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
-    """The content of the results file: the official plugin's keys first, then ours."""
+    """The content of the results file: the official plugin's keys first, then ours.
+
+    ``seconds``: this launch's wall time, ``total`` and ``trials`` (without promotions).
+    """
     ranked = best_trials(study)
     results: dict[str, Any] = {"name": "optuna"}
     if len(study.directions) == 1:
@@ -103,9 +118,43 @@ def sweep_results(
         directions=[d.name.lower() for d in study.directions],
         objectives=None if objectives is None else list(objectives),
         n_trials={"total": len(trials), **{state: states[state] for state in _COUNTED}},
-        this_launch={k: launched.get(k, 0) for k in ("complete", "fail", "pruned")},
+        this_launch=_this_launch(launched, seconds or {}),
     )
+    promoted = promotions(study)
+    if promoted:
+        best = promoted[0]
+        results["promoted"] = {
+            # One objective: the winner after promotion, and where the search had ranked it.
+            **(
+                {
+                    "best_trial": best["trial"],
+                    "best_value": best["values"][0],
+                    "best_params": best["params"],
+                    "trial_rank": best["trial_rank"],
+                }
+                if len(study.directions) == 1
+                else {}
+            ),
+            "trials": promoted,
+        }
     return results
+
+
+def _this_launch(launched: Mapping[str, int], seconds: Mapping[str, float | None]) -> dict:
+    counts = {k: launched.get(k, 0) for k in ("complete", "fail", "pruned")}
+    trials = sum(counts.values())
+    trial_seconds = seconds.get("trials")
+    return {
+        **counts,
+        "promoted": launched.get("promoted", 0),
+        "promotion_failed": launched.get("promotion_failed", 0),
+        "seconds": None if seconds.get("total") is None else round(float(seconds["total"]), 1),
+        "seconds_per_trial": (
+            round(float(trial_seconds) / trials, 1)
+            if trial_seconds is not None and trials
+            else None
+        ),
+    }
 
 
 def write_results(results: Mapping[str, Any], path: Path) -> None:
@@ -131,6 +180,27 @@ def write_results(results: Mapping[str, Any], path: Path) -> None:
             results["best_trial"],
             results["best_value"],
             results["best_params"],
+        )
+    if "promoted" in results and "best_trial" in results["promoted"]:
+        promoted = results["promoted"]
+        log.info(
+            "Best after promotion: trial #%d value=%s (the search ranked it #%s) params=%s",
+            promoted["best_trial"],
+            promoted["best_value"],
+            promoted["trial_rank"],
+            promoted["best_params"],
+        )
+    launch = results["this_launch"]
+    if launch["seconds"] is not None:
+        log.info(
+            "This launch: %d complete, %d pruned, %d failed, %d promoted in %.0f s "
+            "(%s s per trial)",
+            launch["complete"],
+            launch["pruned"],
+            launch["fail"],
+            launch["promoted"],
+            launch["seconds"],
+            launch["seconds_per_trial"],
         )
     OmegaConf.save(OmegaConf.create(dict(results)), path)
     log.info("Wrote %s", path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from .config import RESULTS_FILE, TRIAL_KEY
+from .config import PROMOTED_KEY, RESULTS_FILE, TRIAL_KEY
 from .results import sweep_results, write_results
 
 if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this module on every start-up
@@ -60,6 +61,9 @@ class NstOptunaSweeper(Sweeper):
         # (trial number, reason) of each FAIL told in the current batch.
         self._failures: list[tuple[int, str]] = []
         self._error: SweeperConfigError | None = None
+        # Wall time of this launch, and of its trials alone (without promotions).
+        self._started: float | None = None
+        self._trials_seconds: float | None = None
         self._settings: Settings | None = None
         try:
             self._settings = read_settings(options)
@@ -95,7 +99,8 @@ class NstOptunaSweeper(Sweeper):
     # ------------------------------------------------------------------ sweep
 
     def sweep(self, arguments: list[str]) -> None:
-        """Run ``n_trials`` trials in batches of ``n_jobs``, then write the results file."""
+        """Run ``n_trials`` trials in batches of ``n_jobs``, promote the best ``promote`` ones,
+        then write the results file."""
         from hydra.core.override_parser.overrides_parser import OverridesParser
         from optuna.samplers import GridSampler
         from optuna.trial import TrialState
@@ -123,6 +128,7 @@ class NstOptunaSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         study, resolved_url = self._open_study(space, make_sampler, sampler, n_trials)
+        self._started = time.monotonic()
         launched: Counter[str] = Counter()
         job_idx = 0
         remaining = n_trials
@@ -140,6 +146,8 @@ class NstOptunaSweeper(Sweeper):
                         f"{len(self._failures)} of {size} trials of a batch failed (trial "
                         f"{number}: {reason}); raise it (1.0 never stops) to carry on"
                     )
+            self._trials_seconds = time.monotonic() - self._started
+            self._promote(study, space, job_idx, launched)
         except BaseException:
             # Ctrl-C or a storage error: leave no RUNNING trial behind in a shared study.
             for trial in list(self._untold.values()):
@@ -195,13 +203,76 @@ class NstOptunaSweeper(Sweeper):
             log.info("  fixed overrides: %s", " ".join(space.fixed))
         return study, resolved_url
 
+    def _promote(
+        self, study: optuna.Study, space: SearchSpace, job_idx: int, launched: Counter[str]
+    ) -> None:
+        """Launch the best ``promote`` trials not yet promoted, ``n_jobs`` at a time."""
+        from ._outcome import outcome
+        from ._promote import claim, pending, record
+        from ._settings import first_line
+
+        if self.settings.promote == 0:
+            return
+        todo = pending(study, self.settings.promote)
+        if not todo:
+            log.info("Promotion: the best %d trial(s) are promoted already", self.settings.promote)
+            return
+        log.info("Promoting trial(s) %s", ", ".join(f"#{t.number}" for t in todo))
+        for start in range(0, len(todo), self.settings.n_jobs):
+            batch = todo[start : start + self.settings.n_jobs]
+            overrides = [self._promotion_overrides(study, t, space) for t in batch]
+            for trial in batch:
+                claim(study, trial.number)
+            began = time.monotonic()
+            try:
+                results = self.launcher.launch(overrides, initial_job_idx=job_idx)
+            except Exception as exc:
+                results = []
+                log.warning("launching promotions failed: %s", first_line(exc))
+            job_idx += len(batch)
+            seconds = (time.monotonic() - began) / len(batch)
+            for i, trial in enumerate(batch):
+                if i < len(results):
+                    _, values, reason = outcome(
+                        results[i], self.settings.directions, self.settings.objectives
+                    )
+                else:
+                    values, reason = None, "no result from launcher"
+                record(study, trial.number, values, reason)
+                launched["promoted" if values is not None else "promotion_failed"] += 1
+                if values is None:
+                    log.warning("Promotion of trial %d failed: %s", trial.number, reason)
+                else:
+                    log.info(
+                        "Promoted trial %d: value %s (trial's own %s) in %.1f s",
+                        trial.number,
+                        _fmt(values),
+                        _fmt(trial.values),
+                        seconds,
+                    )
+
+    def _promotion_overrides(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial, space: SearchSpace
+    ) -> list[str]:
+        """The trial's own overrides again, marked as its promotion."""
+        saved = trial.user_attrs.get("hydra_overrides")
+        overrides = list(saved) if saved else space.overrides(trial.params)
+        overrides.append(f"++{PROMOTED_KEY}={trial.number}")
+        if self.settings.study_name is None:
+            overrides.append(f"hydra.sweeper.study_name={study.study_name}")
+        return overrides
+
     def _write_results(
         self, study: optuna.Study, resolved_url: str | None, launched: Counter[str]
     ) -> None:
         from ._study import redact_url
 
         assert self.config is not None
-        results = sweep_results(study, redact_url(resolved_url), self.settings.objectives, launched)
+        elapsed = None if self._started is None else time.monotonic() - self._started
+        seconds = {"total": elapsed, "trials": self._trials_seconds}
+        results = sweep_results(
+            study, redact_url(resolved_url), self.settings.objectives, launched, seconds
+        )
         write_results(results, Path(str(self.config.hydra.sweep.dir)) / RESULTS_FILE)
 
     def _check_directions(self, study: optuna.Study) -> None:
@@ -338,6 +409,11 @@ class NstOptunaSweeper(Sweeper):
             if reason:
                 self._set_attr(trial, "fail_reason", reason[:1000])
         self._untold.pop(trial.number, None)
+        if state != TrialState.FAIL:
+            started = trial.datetime_start
+            took = "" if started is None else f" in {_elapsed(started):.1f} s"
+            shown = "" if values is None else f" value {_fmt(values)}"
+            log.info("Trial %d %s%s%s: %s", trial.number, state.name, shown, took, trial.params)
         try:
             # skip_if_finished: a job may have finished its own trial through the storage.
             study.tell(trial, values=values, state=state, skip_if_finished=True)
@@ -358,3 +434,16 @@ class NstOptunaSweeper(Sweeper):
             trial.set_user_attr(key, value)
         except Exception as exc:  # finished by the job already; the attr is only a convenience
             log.debug("trial %d: cannot set %s: %s", trial.number, key, exc)
+
+
+def _fmt(values: Sequence[float] | None) -> str:
+    if values is None:
+        return "none"
+    return ", ".join(f"{v:.4g}" for v in values)
+
+
+def _elapsed(start: Any) -> float:
+    """Seconds since optuna's (naive, local) ``datetime_start``."""
+    from datetime import datetime
+
+    return (datetime.now() - start).total_seconds()

@@ -15,7 +15,12 @@ import hydra
 import optuna
 from omegaconf import DictConfig
 
-from hydra_plugins.nst_optuna_sweeper import current_trial, trial_info
+from hydra_plugins.nst_optuna_sweeper import (
+    current_trial,
+    promoted_trial,
+    promotion_info,
+    trial_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,17 @@ def main(cfg: DictConfig) -> Any:
     if number is not None and number == cfg.nan_on_trial:
         return math.nan
     value = _objective(cfg)
+    if cfg.get("optuna_promoted") is not None:
+        # A promotion: the "full-size" objective, which ranks x differently (optimum 0.5).
+        source = promoted_trial()
+        assert source is not None and source.number == cfg.optuna_promoted
+        info = promotion_info()
+        assert info is not None and info[1] == source.number
+        assert trial_info() is None and current_trial() is None
+        assert source.params["x"] == cfg.x
+        with Path(cfg.promotion_log).open("a") as log_file:
+            log_file.write(f"{source.number}\n")
+        return value + 2.0 * (cfg.x - 0.5) ** 2
     if cfg.report_steps:
         trial = current_trial()
         assert trial is not None and trial.number == number
