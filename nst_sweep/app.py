@@ -25,7 +25,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.nst_optuna_sweeper import current_trial, trial_info
+from hydra_plugins.nst_optuna_sweeper import (
+    current_trial,
+    promoted_trial,
+    promotion_info,
+    trial_info,
+)
 from nst_sweep.callbacks import read_parent
 from nst_sweep.errors import UserError, first_line
 from nst_sweep.names import (
@@ -34,13 +39,17 @@ from nst_sweep.names import (
     JOB_NUM_TAG,
     OVERRIDES_ARTIFACT,
     OVERRIDES_TAG,
+    PREVIEW_STAGE,
+    PROMOTION_STAGE,
     PRUNED_TAG,
+    RESULT_IMAGE_ATTR,
+    STAGE_TAG,
     STUDY_TAG,
     TRIAL_NUMBER_TAG,
 )
 from nst_sweep.progress import ScoreHook
 from nst_sweep.run import run
-from nst_sweep.settings import RunSettings, TrackingSettings
+from nst_sweep.settings import ImageSettings, RunSettings, TrackingSettings, TuneSettings
 from nst_sweep.tracker import NullTracker, Tracker
 from nst_sweep.tracking import (
     MAX_TAG_LENGTH,
@@ -49,9 +58,25 @@ from nst_sweep.tracking import (
     git_commit,
     quiet_mlflow_logging,
 )
+from nst_sweep.tune import (
+    preview_settings,
+    preview_side,
+    promotion_count,
+    promotion_settings,
+)
 
 log = logging.getLogger("nst_sweep")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def _promotions(promote: Any, preview_size: Any, size: Any) -> int:
+    """The search preset's ``hydra.sweeper.promote``: ``tune.promote``, or 0 when trials
+    render at ``image.size`` already (nothing to promote them to)."""
+    tune = TuneSettings.from_mapping({"promote": promote, "preview_size": preview_size})
+    return promotion_count(tune, ImageSettings.from_mapping({"size": size}).size)
+
+
+OmegaConf.register_new_resolver("nst.promotions", _promotions, replace=True)
 
 
 @dataclass(frozen=True)
@@ -63,6 +88,7 @@ class JobContext:
     job_num: int | None = None
     sweep_dir: str | None = None
     trial: tuple[str, int] | None = None  # (study name, trial number) in an nst_optuna search
+    promoted: tuple[str, int] | None = None  # the same, when the job renders a trial again
 
     @classmethod
     def current(cls) -> JobContext:
@@ -73,20 +99,53 @@ class JobContext:
         overrides = _as_typed(hydra_cfg.overrides.task)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return cls(overrides)
-        return cls(overrides, True, int(hydra_cfg.job.num), str(hydra_cfg.sweep.dir), trial_info())
+        return cls(
+            overrides,
+            True,
+            int(hydra_cfg.job.num),
+            str(hydra_cfg.sweep.dir),
+            trial_info(),
+            promotion_info(),
+        )
 
     def run_name(self) -> str | None:
         if self.trial is not None:
             return f"trial {self.trial[1]}"
+        if self.promoted is not None:
+            return f"trial {self.promoted[1]} full size"
         return f"job {self.job_num}" if self.multirun else None
 
     def tags(self) -> dict[str, str]:
         tags = {OVERRIDES_TAG: " ".join(self.overrides)[:MAX_TAG_LENGTH]}
         if self.job_num is not None:
             tags[JOB_NUM_TAG] = str(self.job_num)
-        if self.trial is not None:
-            tags.update({STUDY_TAG: self.trial[0], TRIAL_NUMBER_TAG: str(self.trial[1])})
+        for study, number in filter(None, (self.trial, self.promoted)):
+            tags.update({STUDY_TAG: study, TRIAL_NUMBER_TAG: str(number)})
         return tags
+
+
+def staged(settings: RunSettings, job: JobContext, tracker: Tracker) -> RunSettings:
+    """A preview search's trial renders a preview, its promotion the full size (``tune.py``)."""
+    side = preview_side(settings.tune, settings.transfer.image.size)
+    if side is None or (job.trial is None and job.promoted is None):
+        return settings
+    if job.trial is not None:
+        tracker.set_tags({STAGE_TAG: PREVIEW_STAGE})
+        return preview_settings(settings, side)
+    tracker.set_tags({STAGE_TAG: PROMOTION_STAGE})
+    source = promoted_trial()
+    preview = None if source is None else source.user_attrs.get(RESULT_IMAGE_ATTR)
+    if preview is None or not Path(preview).is_file():
+        log.warning("no preview image of the trial at %s: rendering it afresh", preview)
+        preview = None
+    return promotion_settings(settings, side, preview)
+
+
+def keep_trial_image(output: Path) -> None:
+    """Tell the trial where its image is: its promotion starts from it."""
+    trial = current_trial()
+    if trial is not None:
+        trial.set_user_attr(RESULT_IMAGE_ATTR, str(output.resolve()))
 
 
 def _as_typed(overrides: Any) -> list[str]:
@@ -171,7 +230,10 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
             log_config(tracker, OmegaConf.to_container(cfg, resolve=False), job)  # type: ignore[arg-type]
             raise
         log_config(tracker, config, job)
-        result = run(RunSettings.from_mapping(config), tracker, on_score=pruning_hook())
+        settings = staged(RunSettings.from_mapping(config), job, tracker)
+        result = run(settings, tracker, on_score=pruning_hook())
+        if job.trial is not None:
+            keep_trial_image(result.output)
     except BaseException as exc:
         return _end_failed(exc, tracker, job.multirun)
     tracker.finish("FINISHED")

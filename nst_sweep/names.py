@@ -22,6 +22,7 @@ SCORE_METRICS: tuple[str, ...] = (SCORE_METRIC, SCORE_CONTENT_METRIC, SCORE_STYL
 BEST_METRIC_PREFIX = "best/"  # parent run of a search: best/score, ...
 BEST_PARAM_PREFIX = "best."  # parent run of a search: best.loss.style_weight, ...
 BEST_TRIAL_PARAM = "best.trial_number"
+BEST_RANK_PARAM = "best.trial_rank"  # after promotion: where the search's trials ranked the winner
 
 # ------------------------------------------------------------------ tags of a job run
 FAILURE_REASON_TAG = "failure.reason"
@@ -35,6 +36,9 @@ JOB_NUM_TAG = "hydra.job.num"
 STUDY_TAG = "optuna.study"
 TRIAL_NUMBER_TAG = "optuna.trial_number"
 PRUNED_TAG = "optuna.pruned"
+STAGE_TAG = "nst.stage"  # a preview search's jobs: PREVIEW_STAGE (a trial) or PROMOTION_STAGE
+PREVIEW_STAGE = "preview"
+PROMOTION_STAGE = "promotion"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: nests a run under another
 
 # ------------------------------------------------------------------ tags of a sweep run
@@ -71,6 +75,9 @@ PARETO_FRONT_ARTIFACT = "pareto_front.json"
 # ------------------------------------------------------------------ files on disk
 OUTPUT_FILE = "result.png"  # where a run writes its image by default (the command: its folder)
 PARENT_FILE = "mlflow_parent.json"  # how the jobs of a sweep find its parent run
+
+# ------------------------------------------------------------------ optuna trial user attrs
+RESULT_IMAGE_ATTR = "nst.result_image"  # a trial's image file, which its promotion starts from
 
 
 def study_plot_artifact(name: str) -> str:

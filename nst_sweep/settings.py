@@ -327,6 +327,27 @@ class ScoreSettings:
         )
 
 
+PREVIEW_AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """What a search (``-m search=optuna``) does with its trials; ignored outside a search."""
+
+    preview_size: int | str | None = PREVIEW_AUTO  # trials' side: auto = image.size/4; null = full
+    promote: int = 3  # best trials re-rendered at image.size after the search; 0 = none
+
+    @classmethod
+    def from_mapping(cls, tune: Mapping[str, Any]) -> TuneSettings:
+        preview = tune.get("preview_size", cls.preview_size)
+        if preview is not None and preview != PREVIEW_AUTO:
+            preview = as_integer(preview, "tune.preview_size", MIN_SIZE, MAX_SIZE)
+        return cls(
+            preview_size=preview,
+            promote=as_integer(tune.get("promote", cls.promote), "tune.promote", 0),
+        )
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """One run: the images, where the result goes, the transfer, its tracking and scoring."""
@@ -338,6 +359,7 @@ class RunSettings:
     transfer: TransferSettings = field(default_factory=TransferSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     score: ScoreSettings = field(default_factory=ScoreSettings)
+    tune: TuneSettings = field(default_factory=TuneSettings)
 
     @property
     def seed(self) -> int:
@@ -362,6 +384,7 @@ class RunSettings:
             transfer=transfer,
             tracking=TrackingSettings.from_mapping(cfg),
             score=ScoreSettings.from_mapping(as_section(cfg, "score")),
+            tune=TuneSettings.from_mapping(as_section(cfg, "tune")),
         )
 
 

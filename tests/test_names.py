@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hydra_plugins.nst_optuna_sweeper import RESULTS_FILE, TRIAL_KEY
+from hydra_plugins.nst_optuna_sweeper import PROMOTED_KEY, RESULTS_FILE, TRIAL_KEY
 from nst_sweep import names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def readme_table() -> list[str]:
 def test_readme_table_lists_every_name_once_and_nothing_else() -> None:
     expected = set(name_constants().values()) | set(names.LOSS_METRICS) | set(names.SCORE_METRICS)
     expected |= {names.study_plot_artifact(plot) for plot in names.STUDY_PLOTS}
-    expected |= {RESULTS_FILE, TRIAL_KEY}
+    expected |= {RESULTS_FILE, TRIAL_KEY, PROMOTED_KEY}
     listed = readme_table()
     assert len(listed) == len(set(listed)), "a name is listed twice"
     assert set(listed) == expected

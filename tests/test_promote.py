@@ -78,23 +78,23 @@ def _study(values: list[list[float]]) -> optuna.Study:
 def test_pareto_promotions_spread_along_the_front() -> None:
     # Five trials on the front (x + y = 10), one dominated.
     study = _study([[0, 10], [2, 8], [5, 5], [8, 2], [10, 0], [9, 9]])
-    assert [t.number for t in candidates(study, 3)] == [0, 2, 4]
-    assert [t.number for t in candidates(study, 2)] == [0, 4]
-    assert [t.number for t in candidates(study, 1)] == [2]
-    assert sorted(t.number for t in candidates(study, 9)) == [0, 1, 2, 3, 4]
+    assert [t.number for t in candidates(study, best_trials(study), 3)] == [0, 2, 4]
+    assert [t.number for t in candidates(study, best_trials(study), 2)] == [0, 4]
+    assert [t.number for t in candidates(study, best_trials(study), 1)] == [2]
+    assert sorted(t.number for t in candidates(study, best_trials(study), 9)) == [0, 1, 2, 3, 4]
 
 
 def test_a_claim_by_a_dead_process_is_retried() -> None:
     study = _study([[3.0], [1.0], [2.0]])
-    assert [t.number for t in pending(study, 2)] == [1, 2]
+    assert [t.number for t in pending(study, best_trials(study), 2)] == [1, 2]
     claim(study, 1)  # this (live) process
-    assert [t.number for t in pending(study, 2)] == [2]
+    assert [t.number for t in pending(study, best_trials(study), 2)] == [2]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     study.set_user_attr(
         f"{ATTR_PREFIX}2",
         {"state": "running", "host": socket.gethostname(), "pid": int(dead.stdout)},
     )
-    assert [t.number for t in pending(study, 2)] == [2]
+    assert [t.number for t in pending(study, best_trials(study), 2)] == [2]
     study.set_user_attr(f"{ATTR_PREFIX}2", {"state": "running", "host": "elsewhere", "pid": 1})
-    assert pending(study, 2) == []
+    assert pending(study, best_trials(study), 2) == []

@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 from PIL import Image, ImageFilter
 
 from conftest import run_cli, synthetic_content, synthetic_style, write_png
@@ -182,3 +183,40 @@ def test_score_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragment
     err = capsys.readouterr().err.strip().splitlines()
     assert exited.value.code == 2
     assert len(err) == 1 and err[0].startswith("nst-score: error: ") and fragment in err[0]
+
+
+def test_preview_search_promotes_the_best_trials_to_full_size(search, tmp_path):
+    run, storage, uri = search
+    full = ["image.size=64", "tune.promote=2", "hydra.sweeper.n_trials=3"]  # previews: 32 px
+    run(*full)
+    study = optuna.load_study(study_name="study", storage=storage)
+    previews = sorted(study.trials, key=lambda t: t.value)
+    for t in study.trials:  # each trial rendered its preview at a quarter of 64, floored at 32
+        assert Image.open(t.user_attrs["nst.result_image"]).size[0] == 32
+    client = MlflowClient(uri)
+    (parent,) = sweep_parents(uri)
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    promoted = [r for r in children if r.data.tags.get("nst.stage") == "promotion"]
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in promoted) == sorted(
+        t.number for t in previews[:2]
+    )
+    assert all(r.info.status == "FINISHED" for r in promoted)
+    best = min(promoted, key=lambda r: r.data.metrics["score"])
+    assert parent.data.metrics["best/score"] == best.data.metrics["score"]
+    assert parent.data.params["best.trial_number"] == best.data.tags["optuna.trial_number"]
+    summary = OmegaConf.load(Path(parent.data.tags["sweep.dir"]) / "optimization_results.yaml")
+    assert summary.promoted.best_trial == int(best.data.tags["optuna.trial_number"])
+    assert summary.promoted.best_value == best.data.metrics["score"]
+    assert summary.promoted.trial_rank in (1, 2)
+
+    # Resumed: one more trial; the top two are promoted once each over both launches.
+    run(*full[:-1], "hydra.sweeper.n_trials=1")
+    study = optuna.load_study(study_name="study", storage=storage)
+    assert len(study.trials) == 4
+    runs = client.search_runs([parent.info.experiment_id], "tags.`nst.stage` = 'promotion'")
+    numbers = [int(r.data.tags["optuna.trial_number"]) for r in runs]
+    assert len(numbers) == len(set(numbers))
+    top_two = {t.number for t in sorted(study.trials, key=lambda t: (t.value, t.number))[:2]}
+    assert top_two <= set(numbers)

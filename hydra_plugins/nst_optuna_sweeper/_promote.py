@@ -31,13 +31,13 @@ def records(study: optuna.Study) -> dict[int, dict[str, Any]]:
     }
 
 
-def candidates(study: optuna.Study, count: int) -> list[optuna.trial.FrozenTrial]:
-    """The ``count`` trials to promote: the best by value, or spread along a Pareto front."""
-    from .results import best_trials
+Ranked = Sequence[optuna.trial.FrozenTrial]  # best first, as ``results.best_trials`` gives
 
-    ranked = best_trials(study)
+
+def candidates(study: optuna.Study, ranked: Ranked, count: int) -> list[optuna.trial.FrozenTrial]:
+    """The ``count`` trials to promote: the best by value, or spread along a Pareto front."""
     if len(study.directions) == 1 or len(ranked) <= count:
-        return ranked[:count]
+        return list(ranked[:count])
     # A front sorted by its first objective; evenly spaced picks keep both ends.
     front = sorted(ranked, key=lambda t: (t.values[0], t.number))
     if count == 1:
@@ -46,10 +46,10 @@ def candidates(study: optuna.Study, count: int) -> list[optuna.trial.FrozenTrial
     return [front[i] for i in picks]
 
 
-def pending(study: optuna.Study, count: int) -> list[optuna.trial.FrozenTrial]:
+def pending(study: optuna.Study, ranked: Ranked, count: int) -> list[optuna.trial.FrozenTrial]:
     """Candidates not yet promoted and not being promoted by a live process."""
     done = records(study)
-    return [t for t in candidates(study, count) if not _settled(done.get(t.number))]
+    return [t for t in candidates(study, ranked, count) if not _settled(done.get(t.number))]
 
 
 def _settled(record: dict[str, Any] | None) -> bool:
@@ -96,15 +96,13 @@ def record(
     study.set_user_attr(f"{ATTR_PREFIX}{number}", entry)
 
 
-def promoted(study: optuna.Study) -> list[dict[str, Any]]:
+def promoted(study: optuna.Study, ranked: Ranked) -> list[dict[str, Any]]:
     """Completed promotions, best first (one objective; by trial number for a Pareto study).
 
     Each: ``trial``, ``values``, the trial's own ``trial_values``, ``params`` and ``trial_rank``
     (1 = the best trial of the search, by the rule of ``best_trials``).
     """
-    from .results import best_trials
-
-    ranks = {t.number: rank for rank, t in enumerate(best_trials(study), start=1)}
+    ranks = {t.number: rank for rank, t in enumerate(ranked, start=1)}
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     found = []
     for number, entry in records(study).items():

@@ -61,7 +61,7 @@ def promotions(study: optuna.Study) -> list[dict[str, Any]]:
     """
     from ._promote import promoted
 
-    return promoted(study)
+    return promoted(study, best_trials(study))
 
 
 def load_study(storage: str | None, study_name: str, base_dir: str | Path) -> optuna.Study | None:

@@ -25,7 +25,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from .config import PROMOTED_KEY, RESULTS_FILE, TRIAL_KEY
-from .results import sweep_results, write_results
+from .results import best_trials, sweep_results, write_results
 
 if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this module on every start-up
     import optuna
@@ -213,7 +213,7 @@ class NstOptunaSweeper(Sweeper):
 
         if self.settings.promote == 0:
             return
-        todo = pending(study, self.settings.promote)
+        todo = pending(study, best_trials(study), self.settings.promote)
         if not todo:
             log.info("Promotion: the best %d trial(s) are promoted already", self.settings.promote)
             return

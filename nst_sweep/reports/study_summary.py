@@ -3,7 +3,8 @@
 Best weights and score as params/metrics, the study plots (``study_plots.py``), the Pareto front
 (multi-objective) and a contact sheet of the best trials' images, which may come from earlier
 launches of the same study. What is "best" comes from the sweeper plugin's ``best_trials``, the
-same rule as its ``optimization_results.yaml``.
+same rule as its ``optimization_results.yaml``; in a preview search, once trials have been
+promoted, from their full-size renders (``promotions``) instead of the previews.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.nst_optuna_sweeper import best_trials, load_study, objective_names
+from hydra_plugins.nst_optuna_sweeper import (
+    best_trials,
+    load_study,
+    objective_names,
+    promotions,
+)
 from nst_sweep.names import (
     BEST_METRIC_PREFIX,
     BEST_PARAM_PREFIX,
+    BEST_RANK_PARAM,
     BEST_RESULTS_ARTIFACT,
     BEST_TRIAL_PARAM,
     PARETO_FRONT_ARTIFACT,
+    PROMOTION_STAGE,
     SCORE_METRIC,
+    STAGE_TAG,
     STUDY_TAG,
     STUDY_TRIALS_TAG,
     TRIAL_NUMBER_TAG,
@@ -53,39 +62,70 @@ def log_study_summary(
     objectives = objective_names(study)
     parent.set_tags({STUDY_TAG: study.study_name, STUDY_TRIALS_TAG: str(len(study.trials))})
     ranked = best_trials(study)
-    if ranked:
+    promoted = promotions(study)
+    if promoted and len(study.directions) == 1:
+        # The full-size renders decide: a preview's score ranks previews, not final images.
+        winner = promoted[0]
+        _log_best(parent, winner["params"], winner["trial"], winner["values"], objectives)
+        parent.log_params({BEST_RANK_PARAM: winner["trial_rank"]})
+    elif ranked:
         best = ranked[0]
-        parent.log_params({f"{BEST_PARAM_PREFIX}{key}": v for key, v in best.params.items()})
-        parent.log_params({BEST_TRIAL_PARAM: best.number})
-        parent.log_metrics(
-            {
-                f"{BEST_METRIC_PREFIX}{name}": value
-                for name, value in zip(objectives, best.values, strict=True)
-            }
-        )
+        _log_best(parent, best.params, best.number, best.values, objectives)
     if len(study.directions) > 1:
         front = [{"number": t.number, "values": t.values, "params": t.params} for t in ranked]
         parent.log_text(json.dumps(front, indent=2), PARETO_FRONT_ARTIFACT)
     for name, figure in study_figures(study).items():
         parent.log_figure(figure, study_plot_artifact(name))
 
-    shown = ranked[:BEST_SHOWN]
-    runs = trial_runs(parent, study.study_name, [t.number for t in shown])
-    images = [final_image(parent.client, runs[t.number]) if t.number in runs else None
-              for t in shown]  # fmt: skip
-    if shown:
-        sheet = contact_sheet(
-            images,
-            [trial_label(t, objectives) for t in shown],
-            title=f"study {study.study_name}: best trials",
-            columns=min(3, len(shown)),
-        )
+    if promoted:
+        shown_numbers = [p["trial"] for p in promoted[:BEST_SHOWN]]
+        by_number = {t.number: t for t in ranked}
+        labels = [
+            promotion_label(p, by_number.get(p["trial"]), objectives) for p in promoted[:BEST_SHOWN]
+        ]
+        title = f"study {study.study_name}: best trials at full size"
+    else:
+        shown_numbers = [t.number for t in ranked[:BEST_SHOWN]]
+        labels = [trial_label(t, objectives) for t in ranked[:BEST_SHOWN]]
+        title = f"study {study.study_name}: best trials"
+    runs = trial_runs(parent, study.study_name, shown_numbers, promoted=bool(promoted))
+    images = [final_image(parent.client, runs[n]) if n in runs else None for n in shown_numbers]
+    if shown_numbers:
+        sheet = contact_sheet(images, labels, title=title, columns=min(3, len(shown_numbers)))
         parent.client.log_image(parent.run_id, sheet, artifact_file=BEST_RESULTS_ARTIFACT)
     parent.flush()
 
 
-def trial_runs(parent: MlflowTracker, study_name: str, numbers: list[int]) -> dict[int, Any]:
-    """The finished MLflow run of each trial number of the study, in this experiment."""
+def _log_best(
+    parent: MlflowTracker,
+    params: dict[str, Any],
+    number: int,
+    values: list[float],
+    objectives: list[str],
+) -> None:
+    parent.log_params({f"{BEST_PARAM_PREFIX}{key}": v for key, v in params.items()})
+    parent.log_params({BEST_TRIAL_PARAM: number})
+    parent.log_metrics(
+        {f"{BEST_METRIC_PREFIX}{name}": v for name, v in zip(objectives, values, strict=True)}
+    )
+
+
+def promotion_label(promoted: dict[str, Any], trial: Any, objectives: list[str]) -> str:
+    """The full-size values, then the trial's preview values and rank."""
+    values = ", ".join(
+        f"{name}={v:.4g}" for name, v in zip(objectives, promoted["values"], strict=True)
+    )
+    label = f"trial {promoted['trial']} full size: {values}"
+    if trial is not None:
+        label += f"\n(preview rank {promoted['trial_rank']}) {trial_label(trial, objectives)}"
+    return label
+
+
+def trial_runs(
+    parent: MlflowTracker, study_name: str, numbers: list[int], promoted: bool = False
+) -> dict[int, Any]:
+    """The finished MLflow run of each trial number of the study, in this experiment: the
+    trial's own run, or with ``promoted`` its promotion's."""
     if not numbers:
         return {}
     runs = parent.client.search_runs(  # tag filters have no IN: select the numbers here
@@ -96,6 +136,8 @@ def trial_runs(parent: MlflowTracker, study_name: str, numbers: list[int]) -> di
     found: dict[int, Any] = {}
     for run in runs:
         number = int(run.data.tags.get(TRIAL_NUMBER_TAG, -1))
+        if (run.data.tags.get(STAGE_TAG) == PROMOTION_STAGE) != promoted:
+            continue
         if number in numbers and not math.isnan(run.data.metrics.get(SCORE_METRIC, math.nan)):
             found.setdefault(number, run)
     return found
