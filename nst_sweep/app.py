@@ -48,8 +48,9 @@ from nst_sweep.names import (
     TRIAL_NUMBER_TAG,
 )
 from nst_sweep.progress import ScoreHook
+from nst_sweep.resolvers import register_resolvers
 from nst_sweep.run import run
-from nst_sweep.settings import ImageSettings, RunSettings, TrackingSettings, TuneSettings
+from nst_sweep.settings import RunSettings, TrackingSettings
 from nst_sweep.tracker import NullTracker, Tracker
 from nst_sweep.tracking import (
     MAX_TAG_LENGTH,
@@ -61,22 +62,12 @@ from nst_sweep.tracking import (
 from nst_sweep.tune import (
     preview_settings,
     preview_side,
-    promotion_count,
     promotion_settings,
 )
 
 log = logging.getLogger("nst_sweep")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
-
-def _promotions(promote: Any, preview_size: Any, size: Any) -> int:
-    """The search preset's ``hydra.sweeper.promote``: ``tune.promote``, or 0 when trials
-    render at ``image.size`` already (nothing to promote them to)."""
-    tune = TuneSettings.from_mapping({"promote": promote, "preview_size": preview_size})
-    return promotion_count(tune, ImageSettings.from_mapping({"size": size}).size)
-
-
-OmegaConf.register_new_resolver("nst.promotions", _promotions, replace=True)
+register_resolvers()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import hydra
 import optuna
 from omegaconf import DictConfig
 
+import nst_sweep.resolvers  # noqa: F401 (nst-sweep's search presets use its resolvers)
 from hydra_plugins.nst_optuna_sweeper import (
     current_trial,
     promoted_trial,
@@ -55,6 +56,8 @@ def main(cfg: DictConfig) -> Any:
         assert source.params["x"] == cfg.x
         with Path(cfg.promotion_log).open("a") as log_file:
             log_file.write(f"{source.number}\n")
+        if cfg.ret == "list":
+            return [cfg.x**2 + 1.0, (cfg.x - 1) ** 2 + 1.0]
         return value + 2.0 * (cfg.x - 0.5) ** 2
     if cfg.report_steps:
         trial = current_trial()
