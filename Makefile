@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench bench-step bench-trials bench-multiscale ui tune \
+.PHONY: help install run test lint format bench bench-step bench-trials bench-multiscale bench-search ui tune \
 	dashboard clean
 
 help: ## List the targets
@@ -32,7 +32,7 @@ format: ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-step bench-trials bench-multiscale ## All benchmarks below (about 40 minutes on 2 cores)
+bench: bench-step bench-trials bench-multiscale bench-search ## All benchmarks below (about 2 hours on 2 cores)
 
 bench-step: ## Seconds per Adam step at 128 px: project vs a tutorial-style loop, and with XLA
 	$(BIN)/python benchmarks/bench_step.py $(ARGS)
@@ -42,6 +42,9 @@ bench-trials: ## Fixed cost per job of a 64 px multirun, with and without the pe
 
 bench-multiscale: ## Term balance by size; single- vs multi-scale at 256/512 px; preview vs final
 	$(BIN)/python benchmarks/bench_multiscale.py $(ARGS)
+
+bench-search: ## Plain search vs preview-and-promote at 256 px (time, best full-size score); pruners
+	$(BIN)/python benchmarks/bench_search.py $(ARGS)
 
 ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///runs/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
