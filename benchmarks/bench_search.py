@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,9 +58,9 @@ def search(folder: Path, pair: tuple[str, str], args: argparse.Namespace, *extra
         f"seed={args.seed}", "progress=false", "hydra.sweep.dir=sweep", *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"search failed ({' '.join(extra)}):\n{proc.stderr[-3000:]}")
     results: Any = OmegaConf.to_container(
@@ -68,14 +69,22 @@ def search(folder: Path, pair: tuple[str, str], args: argparse.Namespace, *extra
     study = optuna.load_study(
         study_name=results["study_name"], storage=f"sqlite:///{folder / 'runs/optuna.db'}"
     )
-    return {"seconds": seconds, "results": results, "study": study}
+    return {"seconds": seconds, "cpu": cpu, "results": results, "study": study}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of finished child processes: unlike wall time, barely
+    changed by other work on the machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def part_search(args: argparse.Namespace, root: Path) -> None:
     print(f"\n## plain search vs preview-and-promote ({args.trials} trials at {args.size} px, "
           f"weights={args.weights}, seed {args.seed}, the preset's pruner)")  # fmt: skip
-    print("| pair | plain: s | plain: best score | preview: s | preview: best full-size score "
-          "| time ratio | score ratio | winner's preview rank |")  # fmt: skip
+    print("| pair | plain: s (CPU s) | plain: best score | preview: s (CPU s) "
+          "| preview: best full-size score | time ratio (CPU) | score ratio "
+          "| winner's preview rank |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for pair in PAIRS[: args.pairs]:
         name = "-".join(pair)
@@ -86,8 +95,10 @@ def part_search(args: argparse.Namespace, root: Path) -> None:
         promoted = preview["results"]["promoted"]
         ratio = preview["seconds"] / plain["seconds"]
         score_ratio = promoted["best_value"] / plain_best
-        print(f"| {pair[0]}/{pair[1]} | {plain['seconds']:.0f} | {plain_best:.4f} | "
-              f"{preview['seconds']:.0f} | {promoted['best_value']:.4f} | {ratio:.3f} | "
+        cpu_ratio = preview["cpu"] / plain["cpu"]
+        print(f"| {pair[0]}/{pair[1]} | {plain['seconds']:.0f} ({plain['cpu']:.0f}) | "
+              f"{plain_best:.4f} | {preview['seconds']:.0f} ({preview['cpu']:.0f}) | "
+              f"{promoted['best_value']:.4f} | {ratio:.3f} ({cpu_ratio:.3f}) | "
               f"{score_ratio:.4f} | {promoted['trial_rank']} |")  # fmt: skip
 
 
@@ -105,7 +116,7 @@ def steps_run(study: optuna.Study, steps: int) -> int:
 def part_pruners(args: argparse.Namespace, root: Path) -> None:
     print(f"\n## pruners on preview trials ({args.trials} trials, previews of {args.size} px, "
           f"{args.steps} steps, weights={args.weights}, seed {args.seed})")  # fmt: skip
-    print("| pair | pruner | steps run | pruned | best preview score | s |")
+    print("| pair | pruner | steps run | pruned | best preview score | s (CPU s) |")
     print("|---|---|---|---|---|---|")
     for pair in PAIRS[: args.pairs]:
         for pruner in args.pruners:
@@ -117,7 +128,7 @@ def part_pruners(args: argparse.Namespace, root: Path) -> None:
             study, counts = found["study"], found["results"]["n_trials"]
             print(f"| {pair[0]}/{pair[1]} | {pruner} | {steps_run(study, args.steps)} | "
                   f"{counts['pruned']} | {found['results']['best_value']:.4f} | "
-                  f"{found['seconds']:.0f} |")  # fmt: skip
+                  f"{found['seconds']:.0f} ({found['cpu']:.0f}) |")  # fmt: skip
 
 
 def main() -> None:
