@@ -210,6 +210,9 @@ def test_preview_search_promotes_the_best_trials_to_full_size(search, tmp_path):
     assert summary.promoted.best_trial == int(best.data.tags["optuna.trial_number"])
     assert summary.promoted.best_value == best.data.metrics["score"]
     assert summary.promoted.trial_rank in (1, 2)
+    # The winning image at full size, in the promotion job's folder of this sweep.
+    winner = Image.open(Path(summary.promoted.output_dir) / "result.png")
+    assert max(winner.size) == 64
 
     # Resumed: one more trial; the top two are promoted once each over both launches.
     run(*full[:-1], "hydra.sweeper.n_trials=1")

@@ -85,10 +85,17 @@ def claim(study: optuna.Study, number: int) -> None:
 
 
 def record(
-    study: optuna.Study, number: int, values: Sequence[float] | None, reason: str | None
+    study: optuna.Study,
+    number: int,
+    values: Sequence[float] | None,
+    reason: str | None,
+    output_dir: str | None = None,
 ) -> None:
-    """Keep how the promotion of trial ``number`` ended (values, or the failure reason)."""
+    """Keep how the promotion of trial ``number`` ended (values, or the failure reason) and
+    the promotion job's output folder."""
     entry: dict[str, Any] = {"state": COMPLETE if values is not None else FAIL}
+    if output_dir:
+        entry["output_dir"] = output_dir
     if values is not None:
         entry["values"] = [float(v) for v in values]
     if reason:
@@ -99,8 +106,9 @@ def record(
 def promoted(study: optuna.Study, ranked: Ranked) -> list[dict[str, Any]]:
     """Completed promotions, best first (one objective; by trial number for a Pareto study).
 
-    Each: ``trial``, ``values``, the trial's own ``trial_values``, ``params`` and ``trial_rank``
-    (1 = the best trial of the search, by the rule of ``best_trials``).
+    Each: ``trial``, ``values``, the trial's own ``trial_values``, ``params``, ``trial_rank``
+    (1 = the best trial of the search, by the rule of ``best_trials``) and the promotion job's
+    ``output_dir``.
     """
     ranks = {t.number: rank for rank, t in enumerate(ranked, start=1)}
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -116,6 +124,7 @@ def promoted(study: optuna.Study, ranked: Ranked) -> list[dict[str, Any]]:
                 "trial_values": None if trial.values is None else list(trial.values),
                 "params": dict(trial.params),
                 "trial_rank": ranks.get(number),
+                "output_dir": entry.get("output_dir"),
             }
         )
     if len(study.directions) == 1:

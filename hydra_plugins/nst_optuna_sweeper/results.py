@@ -131,6 +131,7 @@ def sweep_results(
                     "best_value": best["values"][0],
                     "best_params": best["params"],
                     "trial_rank": best["trial_rank"],
+                    "output_dir": best["output_dir"],
                 }
                 if len(study.directions) == 1
                 else {}

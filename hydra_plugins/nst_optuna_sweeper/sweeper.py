@@ -232,13 +232,15 @@ class NstOptunaSweeper(Sweeper):
             job_idx += len(batch)
             seconds = (time.monotonic() - began) / len(batch)
             for i, trial in enumerate(batch):
+                output_dir = None
                 if i < len(results):
                     _, values, reason = outcome(
                         results[i], self.settings.directions, self.settings.objectives
                     )
+                    output_dir = _output_dir(results[i])
                 else:
                     values, reason = None, "no result from launcher"
-                record(study, trial.number, values, reason)
+                record(study, trial.number, values, reason, output_dir)
                 launched["promoted" if values is not None else "promotion_failed"] += 1
                 if values is None:
                     log.warning("Promotion of trial %d failed: %s", trial.number, reason)
@@ -330,12 +332,9 @@ class NstOptunaSweeper(Sweeper):
             return job_idx
 
         for (trial, _), ret in zip(pending, results, strict=False):
-            hydra_cfg = ret.hydra_cfg
-            output_dir = (
-                OmegaConf.select(hydra_cfg, "hydra.runtime.output_dir") if hydra_cfg else None
-            )
+            output_dir = _output_dir(ret)
             if output_dir:
-                self._set_attr(trial, "hydra_output_dir", str(output_dir))
+                self._set_attr(trial, "hydra_output_dir", output_dir)
             state, values, reason = outcome(ret, self.settings.directions, self.settings.objectives)
             self._tell(study, trial, state, values, reason, launched)
         for trial, _ in pending[len(results) :]:
@@ -434,6 +433,14 @@ class NstOptunaSweeper(Sweeper):
             trial.set_user_attr(key, value)
         except Exception as exc:  # finished by the job already; the attr is only a convenience
             log.debug("trial %d: cannot set %s: %s", trial.number, key, exc)
+
+
+def _output_dir(ret: JobReturn) -> str | None:
+    """The job's output folder, when the launcher returned its Hydra config."""
+    if not ret.hydra_cfg:
+        return None
+    found = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir")
+    return None if found is None else str(found)
 
 
 def _fmt(values: Sequence[float] | None) -> str:
