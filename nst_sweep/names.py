@@ -36,6 +36,7 @@ STUDY_TAG = "optuna.study"
 TRIAL_NUMBER_TAG = "optuna.trial_number"
 PRUNED_TAG = "optuna.pruned"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: nests a run under another
+PROCESS_TAG = "nst.process"  # host/pid/... of the process that runs it (job and sweep runs)
 
 # ------------------------------------------------------------------ tags of a sweep run
 ROLE_TAG = "nst.role"
@@ -46,6 +47,7 @@ SWEEPER_TAG = "sweeper"
 SWEEP_JOBS_TAG = "sweep.jobs"
 SWEEP_FAILED_TAG = "sweep.failed_jobs"
 STUDY_TRIALS_TAG = "optuna.trials"
+STUDY_STATES_TAG = "optuna.trial_states"  # "complete=3 fail=1 pruned=0 running=0 waiting=0"
 
 # ------------------------------------------------------------------ images (MLflow image keys)
 CONTENT_IMAGE = "content"

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.nst_optuna_sweeper import best_trials, load_study, objective_names
+from hydra_plugins.nst_optuna_sweeper import best_trials, load_study, objective_names, trial_counts
 from nst_sweep.names import (
     BEST_METRIC_PREFIX,
     BEST_PARAM_PREFIX,
@@ -21,6 +21,7 @@ from nst_sweep.names import (
     BEST_TRIAL_PARAM,
     PARETO_FRONT_ARTIFACT,
     SCORE_METRIC,
+    STUDY_STATES_TAG,
     STUDY_TAG,
     STUDY_TRIALS_TAG,
     TRIAL_NUMBER_TAG,
@@ -51,7 +52,15 @@ def log_study_summary(
     if study is None:
         return
     objectives = objective_names(study)
-    parent.set_tags({STUDY_TAG: study.study_name, STUDY_TRIALS_TAG: str(len(study.trials))})
+    counts = trial_counts(study)
+    states = " ".join(f"{state}={n}" for state, n in counts.items() if state != "total")
+    parent.set_tags(
+        {
+            STUDY_TAG: study.study_name,
+            STUDY_TRIALS_TAG: str(counts["total"]),
+            STUDY_STATES_TAG: states,
+        }
+    )
     ranked = best_trials(study)
     if ranked:
         best = ranked[0]
