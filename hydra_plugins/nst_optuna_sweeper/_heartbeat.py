@@ -75,7 +75,10 @@ class KeepAlive:
         """Mark a newly asked trial as this process's, with its first heartbeat."""
         if self.interval is None:
             return
-        self._storage.set_trial_system_attr(trial._trial_id, PROCESS_ATTR, process_token())
+        try:
+            self._storage.set_trial_system_attr(trial._trial_id, PROCESS_ATTR, process_token())
+        except Exception as exc:  # the trial then counts as dead only by its heartbeats
+            log.warning("could not record which process runs trial %d: %s", trial.number, exc)
         self._record(trial._trial_id)
 
     def stop(self) -> None:
@@ -106,6 +109,13 @@ class KeepAlive:
         """
         if self.interval is None:
             return []
+        try:
+            return self._fail_dead_trials(distributions)
+        except Exception as exc:  # housekeeping: the sweep goes on, the next batch tries again
+            log.warning("could not look for trials of dead processes: %s", exc)
+            return []
+
+    def _fail_dead_trials(self, distributions: Mapping[str, BaseDistribution]) -> list[int]:
         assert isinstance(self._storage, BaseHeartbeat)
         study_id = self._study._study_id
         failed = []
@@ -131,7 +141,8 @@ class KeepAlive:
             host, pid = str(token).split("/")[:2]
             return f"its process ({host} pid {pid}) ended before the trial did"
         if stale and alive is None:
-            grace = self._storage.grace_period or 2 * self.interval  # type: ignore[attr-defined]
+            backend = getattr(self._storage, "_backend", self._storage)  # optuna's cache wraps it
+            grace = getattr(backend, "grace_period", None) or 2 * self.interval
             return f"no heartbeat for over {grace} s: its process died or lost the storage"
         return None
 
