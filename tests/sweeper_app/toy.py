@@ -1,14 +1,13 @@
 """Toy Hydra app for the sweeper tests: a cheap objective, no TensorFlow.
 
 ``mode`` picks what a job does: return a float, a list (multi-objective) or a dict; fail or
-return NaN on chosen trial numbers; report intermediate values for pruning; sleep (to be killed).
+return NaN on chosen trial numbers; report intermediate values for pruning.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,6 @@ def main(cfg: DictConfig) -> Any:
     if number is not None and number == cfg.nan_on_trial:
         return math.nan
     value = _objective(cfg)
-    if cfg.sleep:
-        time.sleep(cfg.sleep)
     if cfg.report_steps:
         trial = current_trial()
         assert trial is not None and trial.number == number
