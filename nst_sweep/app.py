@@ -32,7 +32,8 @@ from hydra_plugins.nst_optuna_sweeper import (
     trial_info,
 )
 from nst_sweep.callbacks import read_parent
-from nst_sweep.errors import UserError, first_line
+from nst_sweep.dead_runs import process_tags
+from nst_sweep.errors import Abort, UserError, first_line
 from nst_sweep.names import (
     CONFIG_ARTIFACT,
     GIT_COMMIT_TAG,
@@ -58,6 +59,7 @@ from nst_sweep.tracking import (
     flatten,
     git_commit,
     quiet_mlflow_logging,
+    store_error,
 )
 from nst_sweep.tune import (
     preview_settings,
@@ -67,7 +69,7 @@ from nst_sweep.tune import (
 
 log = logging.getLogger("nst_sweep")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-register_resolvers()
+register_resolvers()  # conf/ uses them; joblib workers import this module too
 
 
 @dataclass(frozen=True)
@@ -156,14 +158,11 @@ def open_tracker(tracking: TrackingSettings, job: JobContext) -> Tracker:
             experiment=tracking.experiment,
             run_name=tracking.run_name or job.run_name(),
             parent_run_id=parent,
-            tags={**job.tags(), GIT_COMMIT_TAG: git_commit()},
+            tags={**job.tags(), GIT_COMMIT_TAG: git_commit(), **process_tags()},
             flush_every=tracking.flush_every,
         )
     except Exception as exc:
-        raise UserError(
-            f"tracking.uri={tracking.uri}: cannot open the MLflow store ({first_line(exc)}); "
-            "pass sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
-        ) from exc
+        raise store_error(tracking.uri, exc) from exc
 
 
 def log_config(tracker: Tracker, config: Mapping[str, Any], job: JobContext) -> None:
@@ -291,7 +290,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         hydra_task()
-    except UserError as exc:  # e.g. raised by the sweeper while parsing its search space
+    except (UserError, Abort) as exc:  # e.g. raised by the sweeper while parsing its space
         print(f"nst-sweep: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except (HydraException, OmegaConfBaseException) as exc:

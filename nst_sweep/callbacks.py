@@ -17,7 +17,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, sweep_study_name
+from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, load_study, sweep_study_name
+from nst_sweep.dead_runs import close_dead_runs, process_tags
+from nst_sweep.errors import Abort
 from nst_sweep.names import (
     GIT_COMMIT_TAG,
     PARENT_FILE,
@@ -28,7 +30,7 @@ from nst_sweep.names import (
     SWEEPER_TAG,
 )
 from nst_sweep.settings import TrackingSettings
-from nst_sweep.tracking import MlflowTracker, git_commit, quiet_mlflow_logging
+from nst_sweep.tracking import MlflowTracker, git_commit, quiet_mlflow_logging, store_error
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +62,24 @@ class MlflowSweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         # Unresolved: an override may hold ${hydra:runtime.output_dir}, set only inside a job.
         overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-        self.parent = MlflowTracker(
-            uri=tracking.uri,
-            experiment=tracking.experiment,
-            run_name=tracking.run_name or f"sweep {sweep_dir.name}",
-            tags={
-                ROLE_TAG: SWEEP_ROLE,
-                SWEEP_DIR_TAG: str(sweep_dir.resolve()),
-                SWEEP_OVERRIDES_TAG: " ".join(str(o) for o in overrides),  # type: ignore[union-attr]
-                SWEEPER_TAG: str(config.hydra.sweeper.get("_target_", "")),
-                GIT_COMMIT_TAG: git_commit(),
-            },
-        )
+        try:
+            self.parent = MlflowTracker(
+                uri=tracking.uri,
+                experiment=tracking.experiment,
+                run_name=tracking.run_name or f"sweep {sweep_dir.name}",
+                tags={
+                    ROLE_TAG: SWEEP_ROLE,
+                    SWEEP_DIR_TAG: str(sweep_dir.resolve()),
+                    SWEEP_OVERRIDES_TAG: " ".join(str(o) for o in overrides),  # type: ignore[union-attr]
+                    SWEEPER_TAG: str(config.hydra.sweeper.get("_target_", "")),
+                    GIT_COMMIT_TAG: git_commit(),
+                    **process_tags(),
+                },
+            )
+        except Exception as exc:
+            # Raised as it is, Hydra would print a warning and run every job without a parent.
+            raise Abort(store_error(tracking.uri, exc)) from exc
+        self._close_dead_runs()
         record = {"run_id": self.parent.run_id, "uri": tracking.uri}
         (sweep_dir / PARENT_FILE).write_text(json.dumps(record))
         atexit.register(self._abandon)  # Ctrl-C or a crash: don't leave the parent RUNNING
@@ -91,17 +99,28 @@ class MlflowSweepCallback(Callback):
             if sweeper.get("_target_") == SWEEPER_TARGET and study_name is not None:
                 from nst_sweep.reports.study_summary import log_study_summary
 
-                log_study_summary(
-                    self.parent,
-                    sweeper.get("storage"),
-                    study_name,
-                    str(config.hydra.runtime.cwd),
-                )
+                storage, cwd = sweeper.get("storage"), str(config.hydra.runtime.cwd)
+                self._close_dead_runs(load_study(storage, study_name, cwd))
+                log_study_summary(self.parent, storage, study_name, cwd)
         except Exception:
             log.exception("could not summarise the sweep in its parent run")
         finally:
             self.parent.finish("FINISHED")
             self.parent = None
+
+    def _close_dead_runs(self, study: Any = None) -> None:
+        """Close runs of this experiment left RUNNING by dead processes (``dead_runs.py``)."""
+        assert self.parent is not None
+        states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)} if study else {}
+        try:
+            close_dead_runs(
+                self.parent.client,
+                self.parent.experiment_id,
+                study.study_name if study else None,
+                states,
+            )
+        except Exception:  # housekeeping: the sweep goes on without it
+            log.exception("could not close the runs left RUNNING by dead processes")
 
     def _abandon(self) -> None:
         if self.parent is not None:

@@ -8,6 +8,18 @@ class UserError(Exception):
     """
 
 
+class Abort(BaseException):
+    """A ``UserError`` that must stop the command where Hydra would swallow it.
+
+    Hydra turns an ``Exception`` raised by a callback into a warning and goes on; a sweep whose
+    parent run cannot be created must not. The entry point prints the message as a UserError's.
+    """
+
+    def __init__(self, error: UserError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class DivergenceError(UserError):
     """The loss became NaN or infinite: the settings (usually the learning rate) are unstable."""
 

@@ -40,6 +40,7 @@ STAGE_TAG = "nst.stage"  # a preview search's jobs: PREVIEW_STAGE (a trial) or P
 PREVIEW_STAGE = "preview"
 PROMOTION_STAGE = "promotion"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: nests a run under another
+PROCESS_TAG = "nst.process"  # host/pid/... of the process that runs it (job and sweep runs)
 
 # ------------------------------------------------------------------ tags of a sweep run
 ROLE_TAG = "nst.role"
@@ -50,6 +51,7 @@ SWEEPER_TAG = "sweeper"
 SWEEP_JOBS_TAG = "sweep.jobs"
 SWEEP_FAILED_TAG = "sweep.failed_jobs"
 STUDY_TRIALS_TAG = "optuna.trials"
+STUDY_STATES_TAG = "optuna.trial_states"  # "complete=3 fail=1 pruned=0 running=0 waiting=0"
 
 # ------------------------------------------------------------------ images (MLflow image keys)
 CONTENT_IMAGE = "content"

@@ -10,12 +10,14 @@ import logging
 import re
 import subprocess
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nst_sweep.errors import UserError, first_line
 from nst_sweep.names import (
     FAILURE_REASON_TAG,
     LEVEL_METRIC,
@@ -25,6 +27,7 @@ from nst_sweep.names import (
 )
 from nst_sweep.records import StepRecord
 from nst_sweep.settings import TrackingSettings
+from nst_sweep.store_lock import store_lock
 from nst_sweep.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -61,8 +64,9 @@ class MlflowTracker(Tracker):
         from mlflow.tracking import MlflowClient
 
         _ensure_sqlite_folder(uri)
-        self.client = MlflowClient(tracking_uri=uri)
-        self.experiment_id = experiment_id_for(self.client, experiment, uri)
+        with store_lock(sqlite_path(uri)):  # a new store's schema is made by one process only
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = experiment_id_for(self.client, experiment, uri)
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags[PARENT_RUN_TAG] = parent_run_id
@@ -160,6 +164,14 @@ def experiment_id_for(client: Any, name: str, uri: str = "") -> str:
         return found.experiment_id
 
 
+def store_error(uri: str, exc: BaseException) -> UserError:
+    """The one-line error for a store that cannot be opened."""
+    return UserError(
+        f"tracking.uri={uri}: cannot open the MLflow store ({first_line(exc)}); "
+        "pass sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
+    )
+
+
 SQLITE_PREFIX = "sqlite:///"
 
 
@@ -192,6 +204,7 @@ def quiet_mlflow_logging() -> None:
     """Keep alembic's migration chatter (first use of a new store) off the console."""
     for name in ("alembic", "alembic.runtime.migration", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="Unnamed CHECK constraint", module="alembic")
 
 
 def git_commit() -> str:

@@ -6,7 +6,6 @@ render scores differently from its preview, and log their trial numbers to promo
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from test_sweeper import load_study, results, run_toy, toy_objective  # noqa: F401 (fixture)
 
+from conftest import cli_env
 from hydra_plugins.nst_optuna_sweeper import best_trials, promotions
 from hydra_plugins.nst_optuna_sweeper._promote import ATTR_PREFIX, candidates, claim, pending
 
@@ -89,12 +89,12 @@ def test_a_claim_by_a_dead_process_is_retried() -> None:
     assert [t.number for t in pending(study, best_trials(study), 2)] == [1, 2]
     claim(study, 1)  # this (live) process
     assert [t.number for t in pending(study, best_trials(study), 2)] == [2]
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    study.set_user_attr(
-        f"{ATTR_PREFIX}2",
-        {"state": "running", "host": socket.gethostname(), "pid": int(dead.stdout)},
-    )
+    code = "from hydra_plugins.nst_optuna_sweeper import process_token; print(process_token())"
+    dead_token = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=cli_env()
+    ).stdout.strip()
+    study.set_user_attr(f"{ATTR_PREFIX}2", {"state": "running", "process": dead_token})
     assert [t.number for t in pending(study, best_trials(study), 2)] == [2]
-    study.set_user_attr(f"{ATTR_PREFIX}2", {"state": "running", "host": "elsewhere", "pid": 1})
+    elsewhere = "elsewhere/1/" + dead_token.split("/", 2)[2]
+    study.set_user_attr(f"{ATTR_PREFIX}2", {"state": "running", "process": elsewhere})
     assert pending(study, best_trials(study), 2) == []

@@ -3,12 +3,22 @@
 Inside a job, :func:`current_trial` gives the running optuna trial (to report and prune) and
 :func:`trial_info` its ``(study_name, trial_number)``. After a sweep, :func:`sweep_study_name`,
 :func:`load_study`, :func:`best_trials` and :func:`objective_names` give reports what the study
-found, worked out the same way as the sweeper's own results file.
+found, worked out the same way as the sweeper's own results file (:func:`trial_counts`: trials
+by state). :func:`process_token` names this process and :func:`process_alive` tells whether a
+named process still runs (``processes.py``).
 """
 
 from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, promoted_trial, promotion_info, trial_info
-from .results import best_trials, load_study, objective_names, promotions, sweep_study_name
+from .processes import process_alive, process_token
+from .results import (
+    best_trials,
+    load_study,
+    objective_names,
+    promotions,
+    sweep_study_name,
+    trial_counts,
+)
 
 __all__ = [
     "PROMOTED_KEY",
@@ -19,9 +29,12 @@ __all__ = [
     "current_trial",
     "load_study",
     "objective_names",
+    "process_alive",
+    "process_token",
     "promoted_trial",
     "promotion_info",
     "promotions",
     "sweep_study_name",
+    "trial_counts",
     "trial_info",
 ]

@@ -4,19 +4,20 @@ A search that tunes on something cheap (small images, few epochs) promotes its b
 the real thing; the app tells a promotion job by ``++optuna_promoted=<number>``. What became of
 each promotion is kept in the study's user attrs under ``promotion:<number>`` (optuna refuses to
 change a finished trial): ``state`` (running | complete | fail), ``values``, ``reason``, and the
-host and pid that claimed it. A trial is promoted once per study: a resumed or concurrent sweep
-skips completed promotions and ones claimed by a live process, and retries the rest.
+process that claimed it (``processes.process_token``). A trial is promoted once per study: a
+resumed or concurrent sweep skips completed promotions and ones claimed by a live process, and
+retries the rest.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.study import StudyDirection
+
+from .processes import process_ended, process_token
 
 ATTR_PREFIX = "promotion:"
 RUNNING, COMPLETE, FAIL = "running", "complete", "fail"
@@ -59,28 +60,16 @@ def _settled(record: dict[str, Any] | None) -> bool:
         return True
     if record.get("state") == RUNNING:
         # A claim by another machine cannot be checked from here: it is left alone. One by a
-        # dead process on this machine (killed mid-render) is retried.
-        return record.get("host") != socket.gethostname() or _alive(int(record.get("pid", 0)))
+        # process that ended on this machine (killed mid-render) is retried.
+        return not process_ended(record.get("process"))
     return False  # failed: retried
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def claim(study: optuna.Study, number: int) -> None:
     """Mark trial ``number`` as being promoted by this process."""
     study.set_user_attr(
         f"{ATTR_PREFIX}{number}",
-        {"state": RUNNING, "host": socket.gethostname(), "pid": os.getpid()},
+        {"state": RUNNING, "process": process_token()},
     )
 
 

@@ -37,6 +37,8 @@ class Settings:
     params: dict[str, Any]
     custom_search_space: str | None
     promote: int = 0
+    heartbeat_interval: int | None = None
+    grace_period: int | None = None
 
 
 def plain(value: Any) -> Any:
@@ -86,6 +88,19 @@ def read_settings(options: dict[str, Any]) -> Settings:
         raise SweeperConfigError(
             "hydra.sweeper.storage: give a database URL such as sqlite:///optuna.db, or null"
         )
+    heartbeat_interval = _seconds("heartbeat_interval", conf.heartbeat_interval)
+    grace_period = _seconds("grace_period", conf.grace_period)
+    if grace_period is not None and heartbeat_interval is None:
+        raise SweeperConfigError(
+            "hydra.sweeper.grace_period needs hydra.sweeper.heartbeat_interval; set both, "
+            "or grace_period=null"
+        )
+    if grace_period is not None and grace_period <= (heartbeat_interval or 0):
+        raise SweeperConfigError(
+            f"hydra.sweeper.grace_period={grace_period} must exceed heartbeat_interval="
+            f"{heartbeat_interval} (a live trial beats once per interval); raise it, or "
+            "grace_period=null (2 x the interval)"
+        )
     return Settings(
         directions=directions,
         objectives=objectives,
@@ -100,7 +115,20 @@ def read_settings(options: dict[str, Any]) -> Settings:
         params=dict(plain(conf.params) or {}),
         custom_search_space=conf.custom_search_space,
         promote=int(conf.promote),
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
     )
+
+
+def _seconds(key: str, value: Any) -> int | None:
+    """A whole positive number of seconds, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1 or value % 1:
+        raise SweeperConfigError(
+            f"hydra.sweeper.{key}={value!r}: give a whole number of seconds >= 1, or null"
+        )
+    return int(value)
 
 
 def parse_directions(raw: Any) -> list[str]:

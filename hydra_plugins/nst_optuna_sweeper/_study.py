@@ -6,6 +6,7 @@ import contextlib
 import logging
 import random
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,11 @@ def _init_lock(url: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def storage_lock(url: str | None) -> contextlib.AbstractContextManager[None]:
+    """The file lock of a sqlite storage (``_init_lock``); nothing to hold for other storages."""
+    return _init_lock(url) if url is not None else contextlib.nullcontext()
+
+
 def _retrying(what: str, func: Any) -> Any:
     """Run ``func`` again after transient database errors (lock timeouts, creation races)."""
     for attempt in range(1, _INIT_ATTEMPTS + 1):
@@ -123,11 +129,13 @@ def create_study(
     directions: Sequence[str],
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
+    heartbeat: tuple[int | None, int | None] = (None, None),
 ) -> tuple[optuna.Study, str | None]:
     """Create or continue the study; returns it and the resolved storage URL.
 
     ``study_name`` None lets optuna name a new study (``no-name-<uuid>``), as the official
-    plugin does; the name is then ``study.study_name``.
+    plugin does; the name is then ``study.study_name``. ``heartbeat`` is (interval, grace
+    period) in seconds for a database storage (``_heartbeat.py``); (None, None) is off.
     """
     if url is None:
         memory = InMemoryStorage()
@@ -147,7 +155,14 @@ def create_study(
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
 
     def open_study() -> optuna.Study:
-        storage = RDBStorage(resolved, engine_kwargs=_engine_kwargs(resolved))
+        with warnings.catch_warnings():  # optuna calls its heartbeat arguments experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = RDBStorage(
+                resolved,
+                engine_kwargs=_engine_kwargs(resolved),
+                heartbeat_interval=heartbeat[0],
+                grace_period=heartbeat[1],
+            )
         _STORAGES[resolved] = storage
         return optuna.create_study(
             storage=storage,

@@ -1,7 +1,8 @@
 """Structured config of the ``nst_optuna`` sweeper, registered as ``hydra/sweeper=nst_optuna``.
 
 The keys and defaults are those of Hydra's official Optuna sweeper (``hydra/sweeper=optuna``),
-so a config written for it works here unchanged; ``pruner`` and ``objectives`` are ours.
+so a config written for it works here unchanged; ``pruner``, ``objectives``,
+``heartbeat_interval`` and ``grace_period`` are ours.
 Kept free of optuna imports: Hydra imports every ``hydra_plugins`` module on each start-up.
 """
 
@@ -108,6 +109,12 @@ class NstOptunaSweeperConf:
     # along the front) as promotion jobs with ``++optuna_promoted=<number>``; their results are
     # kept in the study. A trial is promoted once per study. 0 = none (the official behaviour).
     promote: int = 0
+    # Ours: seconds between heartbeats of each running trial (database storages). A trial
+    # whose process died (on this machine: at once; elsewhere: no heartbeat for grace_period)
+    # is failed and its params queued again by the next sweep of the study. null: off.
+    heartbeat_interval: int | None = None
+    # Ours: seconds without a heartbeat before a trial counts as dead; null: 2 x the interval.
+    grace_period: int | None = None
 
 
 ConfigStore.instance().store(

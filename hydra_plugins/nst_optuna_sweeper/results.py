@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this package on ev
 
 log = logging.getLogger(__name__)
 
-_COUNTED = ("complete", "fail", "pruned", "running", "waiting")
+_COUNTED = ("complete", "fail", "pruned", "running", "waiting")  # every TrialState
 
 
 def objective_names(study: optuna.Study) -> list[str]:
@@ -88,6 +88,13 @@ def sweep_study_name(config: DictConfig) -> str | None:
     return None if found is None else str(found)
 
 
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """The study's trials: ``total``, then how many are in each of optuna's states."""
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state.name.lower() for t in trials)
+    return {"total": len(trials), **{state: states[state] for state in _COUNTED}}
+
+
 def sweep_results(
     study: optuna.Study,
     storage: str | None,
@@ -110,14 +117,12 @@ def sweep_results(
         results["solutions"] = [
             {"params": dict(t.params), "values": list(t.values), "number": t.number} for t in ranked
         ]
-    trials = study.get_trials(deepcopy=False)
-    states = Counter(t.state.name.lower() for t in trials)
     results.update(
         study_name=study.study_name,
         storage=storage,
         directions=[d.name.lower() for d in study.directions],
         objectives=None if objectives is None else list(objectives),
-        n_trials={"total": len(trials), **{state: states[state] for state in _COUNTED}},
+        n_trials=trial_counts(study),
         this_launch=_this_launch(launched, seconds or {}),
     )
     promoted = promotions(study)
@@ -161,14 +166,8 @@ def _this_launch(launched: Mapping[str, int], seconds: Mapping[str, float | None
 def write_results(results: Mapping[str, Any], path: Path) -> None:
     """Log what the study found and save ``results`` (from :func:`sweep_results`) to ``path``."""
     counts = results["n_trials"]
-    log.info(
-        "Study %r: %d trials (%d complete, %d failed, %d pruned)",
-        results["study_name"],
-        counts["total"],
-        counts["complete"],
-        counts["fail"],
-        counts["pruned"],
-    )
+    states = ", ".join(f"{counts[state]} {state}" for state in _COUNTED)
+    log.info("Study %r: %d trials (%s)", results["study_name"], counts["total"], states)
     if "solutions" in results:
         log.info("Pareto front: %d trial(s)", len(results["solutions"]))
         for item in results["solutions"]:

@@ -8,6 +8,7 @@ sweep, as in Hydra's official Optuna sweeper.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # optuna is imported lazily: Hydra imports this module on eve
     import optuna
     from optuna.trial import TrialState
 
+    from ._heartbeat import KeepAlive
     from ._search_space import SearchSpace
     from ._settings import Settings, SweeperConfigError
 
@@ -60,6 +62,8 @@ class NstOptunaSweeper(Sweeper):
         self._untold: dict[int, optuna.trial.Trial] = {}
         # (trial number, reason) of each FAIL told in the current batch.
         self._failures: list[tuple[int, str]] = []
+        # Heartbeats of the trials in flight; fails other processes' dead trials (_heartbeat.py).
+        self._keep_alive: KeepAlive | None = None
         self._error: SweeperConfigError | None = None
         # Wall time of this launch, and of its trials alone (without promotions).
         self._started: float | None = None
@@ -105,8 +109,10 @@ class NstOptunaSweeper(Sweeper):
         from optuna.samplers import GridSampler
         from optuna.trial import TrialState
 
+        from ._heartbeat import KeepAlive
         from ._sampler import custom_search_space, sampler_factory
         from ._search_space import build_search_space, parse_overrides
+        from ._study import storage_lock
 
         assert self.config is not None and self.launcher is not None
         assert self.hydra_context is not None
@@ -129,11 +135,14 @@ class NstOptunaSweeper(Sweeper):
 
         study, resolved_url = self._open_study(space, make_sampler, sampler, n_trials)
         self._started = time.monotonic()
+        lock = functools.partial(storage_lock, resolved_url)
+        self._keep_alive = keep_alive = KeepAlive(study, self._untold, lock)
         launched: Counter[str] = Counter()
         job_idx = 0
         remaining = n_trials
         try:
             while remaining > 0:
+                keep_alive.fail_dead_trials(space.distributions)  # theirs, retried in this batch
                 size = min(self.settings.n_jobs, remaining)
                 remaining -= size
                 self._failures = []
@@ -153,6 +162,8 @@ class NstOptunaSweeper(Sweeper):
             for trial in list(self._untold.values()):
                 self._tell(study, trial, TrialState.FAIL, None, "sweep interrupted", launched)
             raise
+        finally:
+            keep_alive.stop()
         self._write_results(study, resolved_url, launched)
 
     def _open_study(
@@ -175,6 +186,7 @@ class NstOptunaSweeper(Sweeper):
             self.settings.directions,
             sampler,
             make_pruner(self.settings.pruner),
+            (self.settings.heartbeat_interval, self.settings.grace_period),
         )
         self._check_directions(study)
         if self.settings.objectives:  # reports (and optuna-dashboard) then name the values
@@ -306,6 +318,8 @@ class NstOptunaSweeper(Sweeper):
         for _ in range(size):
             trial = study.ask(fixed_distributions=space.distributions)
             self._untold[trial.number] = trial
+            assert self._keep_alive is not None
+            self._keep_alive.started(trial)
             overrides = self._configure(study, trial, space, extend)
             # A job whose config does not compose makes the launcher raise for its whole
             # batch: compose here first, unless the batch is that one job (it costs as much

@@ -19,6 +19,7 @@ from hydra_plugins.nst_optuna_sweeper import (
     load_study,
     objective_names,
     promotions,
+    trial_counts,
 )
 from nst_sweep.names import (
     BEST_METRIC_PREFIX,
@@ -30,6 +31,7 @@ from nst_sweep.names import (
     PROMOTION_STAGE,
     SCORE_METRIC,
     STAGE_TAG,
+    STUDY_STATES_TAG,
     STUDY_TAG,
     STUDY_TRIALS_TAG,
     TRIAL_NUMBER_TAG,
@@ -60,7 +62,15 @@ def log_study_summary(
     if study is None:
         return
     objectives = objective_names(study)
-    parent.set_tags({STUDY_TAG: study.study_name, STUDY_TRIALS_TAG: str(len(study.trials))})
+    counts = trial_counts(study)
+    states = " ".join(f"{state}={n}" for state, n in counts.items() if state != "total")
+    parent.set_tags(
+        {
+            STUDY_TAG: study.study_name,
+            STUDY_TRIALS_TAG: str(counts["total"]),
+            STUDY_STATES_TAG: states,
+        }
+    )
     ranked = best_trials(study)
     promoted = promotions(study)
     if promoted and len(study.directions) == 1:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from nst_sweep.dead_runs import RUNNING, close_run, owned_by_live_process
 from nst_sweep.images import load_image
 from nst_sweep.names import (
     CONTACT_SHEET_ARTIFACT,
@@ -58,11 +59,13 @@ def summarize_children(parent: MlflowTracker) -> None:
     runs = child_runs(parent)
     if not runs:
         return
-    for run in runs:  # a worker killed from outside (e.g. out of memory) never closed its run
-        if run.info.status == "RUNNING":
-            client.set_tag(run.info.run_id, FAILURE_REASON_TAG, "the job's process died")
-            client.set_terminated(run.info.run_id, status="KILLED")
-    runs = child_runs(parent)
+    # The launcher has returned every job: a child still RUNNING lost its process (a worker
+    # killed from outside, e.g. out of memory). One whose process runs on is not this sweep's
+    # job to close (another sweep's, nested here through a shared sweep folder).
+    dead = [r for r in runs if r.info.status == RUNNING and not owned_by_live_process(r)]
+    for run in dead:
+        close_run(client, run.info.run_id, "the job's process died")
+    runs = child_runs(parent) if dead else runs
     labels = job_labels([r.data.params for r in runs])
     labels = [
         label if r.info.status == "FINISHED" else f"{label}\n{r.info.status}"
