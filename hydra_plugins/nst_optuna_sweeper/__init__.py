@@ -3,9 +3,11 @@
 Inside a job, :func:`current_trial` gives the running optuna trial (to report and prune) and
 :func:`trial_info` its ``(study_name, trial_number)``. After a sweep, :func:`sweep_study_name`,
 :func:`load_study`, :func:`best_trials` and :func:`objective_names` give reports what the study
-found, worked out the same way as the sweeper's own results file.
+found, worked out the same way as the sweeper's own results file. Before a sweep,
+:func:`check_config` checks the sweeper's settings as the sweep will use them.
 """
 
+from .checks import check_config
 from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, promoted_trial, promotion_info, trial_info
 from .results import best_trials, load_study, objective_names, promotions, sweep_study_name
@@ -16,6 +18,7 @@ __all__ = [
     "SWEEPER_TARGET",
     "TRIAL_KEY",
     "best_trials",
+    "check_config",
     "current_trial",
     "load_study",
     "objective_names",
