@@ -32,7 +32,7 @@ from hydra_plugins.nst_optuna_sweeper import (
     trial_info,
 )
 from nst_sweep.callbacks import read_parent
-from nst_sweep.errors import UserError, first_line
+from nst_sweep.errors import Rejected, UserError, disk_full, first_line
 from nst_sweep.names import (
     CONFIG_ARTIFACT,
     GIT_COMMIT_TAG,
@@ -159,6 +159,8 @@ def open_tracker(tracking: TrackingSettings, job: JobContext) -> Tracker:
             tags={**job.tags(), GIT_COMMIT_TAG: git_commit()},
             flush_every=tracking.flush_every,
         )
+    except UserError:  # a read-only store: the message names it and the fix already
+        raise
     except Exception as exc:
         raise UserError(
             f"tracking.uri={tracking.uri}: cannot open the MLflow store ({first_line(exc)}); "
@@ -233,6 +235,11 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
 
 def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
     """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise."""
+    if isinstance(exc, Exception) and not isinstance(exc, UserError) and disk_full(exc):
+        exc = UserError(
+            f"the disk is full ({first_line(exc)}); free space on it, or pass output= and "
+            "tracking.uri= on another disk"
+        )
     if isinstance(exc, UserError):
         tracker.finish("FAILED", str(exc))
         if not multirun:
@@ -244,7 +251,10 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
         tracker.set_tags({PRUNED_TAG: "true"})
         tracker.finish("KILLED", f"pruned by Optuna: {exc}")
         raise exc
-    if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM (SystemExit)
+    if isinstance(exc, KeyboardInterrupt):
+        tracker.finish("KILLED", "interrupted (Ctrl-C)")
+        raise exc
+    if not isinstance(exc, Exception):  # SIGTERM (SystemExit)
         tracker.finish("KILLED", f"{type(exc).__name__}: {first_line(exc)}")
         raise exc
     tracker.finish("FAILED", f"{type(exc).__name__}: {first_line(exc)}")
@@ -287,13 +297,19 @@ def main() -> None:
 
     # Make Hydra raise instead of printing its own multi-line report and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # A log line that cannot be written (the job's log file on a full disk) is dropped, not
+    # reported with a traceback that would bury the command's one-line error.
+    logging.raiseExceptions = False
     # A kill (CI cancel, scheduler) unwinds like Ctrl-C: runs end KILLED, not RUNNING forever.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         hydra_task()
-    except UserError as exc:  # e.g. raised by the sweeper while parsing its search space
+    except (UserError, Rejected) as exc:  # the sweeper's search space, the checks before a run
         print(f"nst-sweep: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # the run is closed KILLED already (_end_failed)
+        print("nst-sweep: interrupted", file=sys.stderr)
+        sys.exit(130)
     except (HydraException, OmegaConfBaseException) as exc:
         print(f"nst-sweep: error: {describe_hydra_error(exc)}", file=sys.stderr)
         sys.exit(2)
