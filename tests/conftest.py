@@ -106,6 +106,7 @@ class CliResult:
 def cli(monkeypatch, capfd) -> Callable[..., CliResult]:
     """``cli(args, cwd)``: ``nst-sweep <args>`` through ``nst_sweep.app.main`` in this process."""
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # main() sets it; restored after
+    monkeypatch.setattr(logging, "raiseExceptions", logging.raiseExceptions)  # main() too
     monkeypatch.setenv("KERAS_HOME", cli_env()["KERAS_HOME"])
 
     def invoke(args: list[str], cwd: Path, entry: Callable[[], None] | None = None) -> CliResult:
