@@ -119,8 +119,8 @@ def writable_folder(folder: str | Path, key: str, value: Any = None) -> Path:
     """A folder files can be created in (made later if missing), else a UserError naming
     ``key=value``: its nearest existing ancestor must be a folder that takes a new file.
 
-    Probed with a real file, not permission bits: root ignores those, a read-only mount and a
-    full disk do not show in them. The probe is removed; nothing else is created.
+    Probed with a real one-byte file, not permission bits: root ignores those, a read-only
+    mount and a full disk do not show in them. The probe is removed; nothing else is created.
     """
     folder = Path(folder).expanduser()
     shown = f"{key}={folder if value is None else value}"
@@ -131,8 +131,11 @@ def writable_folder(folder: str | Path, key: str, value: Any = None) -> Path:
         if not existing.is_dir():
             raise UserError(f"{shown}: {existing} is a file, not a folder; pass a path in a folder")
         handle, probe = tempfile.mkstemp(dir=existing, prefix=".nst-probe-")
-        os.close(handle)
-        os.unlink(probe)
+        try:
+            os.write(handle, b"\0")  # a full disk may still take an empty file
+        finally:
+            os.close(handle)
+            os.unlink(probe)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             fix = "free space on that disk or pass a path on another disk"

@@ -2,10 +2,11 @@
 
 Hydra calls ``on_run_start`` before it creates the run's folder, and ``on_multirun_start``
 before it builds the sweeper and before the sweep's MLflow parent run exists (this callback is
-listed first in ``conf/config.yaml``). Checked there: the folder Hydra writes to, the MLflow
-store, the tracking settings, and for a search the sweeper's settings and objectives; a plain
-run with a search sweeper (``search=optuna`` without ``-m``) is refused. Per-job values (images,
-weights, ``output``) are checked by each job, before TensorFlow loads.
+listed first in ``conf/config.yaml``). Checked there: the folder Hydra writes to, a fixed
+``output``, the MLflow store, the tracking settings, and for a search the sweeper's settings and
+objectives; a plain run with a search sweeper (``search=optuna`` without ``-m``) is refused.
+Per-job values (images, weights, the default ``output`` in the job's folder) are checked by each
+job, before TensorFlow loads.
 
 Hydra turns an exception raised by a callback into a warning, so a failed check is raised as
 ``Rejected``, which the entry point prints as one line (exit 2).
@@ -20,7 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, check_config
-from nst_sweep.checks import writable_folder
+from nst_sweep.checks import writable_file, writable_folder
 from nst_sweep.errors import Rejected, UserError, first_line
 from nst_sweep.names import LOSS_METRICS, SCORE_METRICS
 from nst_sweep.settings import ScoreSettings, TrackingSettings
@@ -58,13 +59,22 @@ def check_run(config: DictConfig) -> None:
         key = f"search={search}" if search else f"hydra.sweeper._target_={sweeper}"
         raise UserError(f"{key}: a search runs only as a multirun; add -m, e.g. nst-sweep -m {key}")
     writable_folder(str(config.hydra.run.dir), "hydra.run.dir")
+    check_output(config)
     check_tracking(config)
+
+
+def check_output(config: DictConfig) -> None:
+    """A fixed ``output=`` path can be written. The default names the job's folder, which
+    exists only inside the job: the job checks it (``run.run``) before its images load."""
+    if "output" in config and not OmegaConf.is_interpolation(config, "output"):
+        writable_file(str(config.output), "output")
 
 
 def check_multirun(config: DictConfig) -> None:
     """A multirun: a writable sweep folder, a usable MLflow store; for an ``nst_optuna``
     search, the sweeper's settings and objectives the jobs return."""
     writable_folder(str(config.hydra.sweep.dir), "hydra.sweep.dir")
+    check_output(config)
     check_tracking(config)
     sweeper = config.hydra.sweeper
     if sweeper.get("_target_") != SWEEPER_TARGET:

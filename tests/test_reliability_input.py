@@ -134,16 +134,19 @@ def assert_one_line(proc: Any, fragment: str, prog: str = "nst-sweep") -> str:
 # read-only; a row's tracking.uri replaces the default store {tmp}/mlflow.db.
 BAD_INPUTS: dict[str, tuple[list[str], str, str]] = {
     "output in a read-only folder": (
-        ["output={ro}/result.png"], "output={ro}/result.png: cannot write in {ro} (", "run"
+        ["output={ro}/result.png"], "output={ro}/result.png: cannot write in {ro} (", "before"
     ),
     "output below a read-only folder": (
-        ["output={ro}/new/result.png"], "output={ro}/new/result.png: cannot write in {ro}", "run"
+        ["output={ro}/new/result.png"], "output={ro}/new/result.png: cannot write in {ro}", "before"
+    ),
+    "output in a read-only folder, multirun": (
+        ["-m", "output={ro}/result.png"], "output={ro}/result.png: cannot write in {ro}", "before"
     ),
     "output is a folder": (
-        ["output={tmp}/folder.png"], "output={tmp}/folder.png: is a folder", "run"
+        ["output={tmp}/folder.png"], "output={tmp}/folder.png: is a folder", "before"
     ),
     "output below a file": (
-        ["output={tmp}/notes.txt/result.png"], "{tmp}/notes.txt is a file, not a folder", "run"
+        ["output={tmp}/notes.txt/result.png"], "{tmp}/notes.txt is a file, not a folder", "before"
     ),
     "read-only runs/": (["RUNS_RO"], "hydra.run.dir=runs/outputs/", "before"),
     "read-only runs/, multirun": (["-m", "RUNS_RO"], "hydra.sweep.dir=runs/multirun/", "before"),
@@ -227,7 +230,22 @@ def test_bad_input_fails_before_the_work_in_one_line(
     else:
         assert runs == [("FAILED", line.removeprefix("nst-sweep: error: "))]
     assert "RUNNING" not in trial_states(tmp_path / "runs" / "optuna.db")
-    assert leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == [] and not (tmp_path / "mlruns").exists()
+
+
+def test_a_job_checks_its_output_before_its_images(tmp_path: Path, read_only: Any) -> None:
+    """The default output is in the job's folder, which only the job knows: ``run`` checks
+    it first (a notebook's ``run`` too), before the images are read."""
+    from nst_sweep.errors import UserError
+    from nst_sweep.run import run
+    from nst_sweep.settings import RunSettings
+
+    folder = read_only(tmp_path / "ro")
+    settings = RunSettings.from_mapping(
+        {"content": "no/such.png", "output": str(folder / "result.png"), "tracking": {}}
+    )
+    with pytest.raises(UserError, match=rf"^output={folder}/result.png: cannot write in {folder}"):
+        run(settings)
 
 
 # ----------------------------------------------------------------------------- full disks
@@ -275,6 +293,17 @@ def fill(disk: Path, leave: int = 0) -> None:
             with contextlib.suppress(OSError):
                 while True:
                     ballast.write(b"\0" * chunk)
+
+
+def test_a_full_disk_is_found_before_the_run(
+    tmp_path: Path, image_files: tuple[Path, Path], cli: Any
+) -> None:
+    content, style = image_files
+    with tiny_disk(tmp_path / "disk", "256k") as disk:
+        fill(disk)
+        proc = cli([f"content={content}", f"style={style}"], disk)
+        assert_one_line(proc, f"cannot write in {disk} (No space left on device); free space")
+        assert sorted(p.name for p in disk.iterdir()) == ["ballast"]
 
 
 def test_a_disk_that_fills_mid_run_ends_in_one_line_and_a_failed_run(

@@ -116,8 +116,11 @@ def _check_writable(path: Path, shown: str) -> None:
             raise SweeperConfigError(f"{shown}: {existing} is a file, not a folder")
         # A real file, not permission bits: root ignores those, a read-only mount does not.
         handle, probe = tempfile.mkstemp(dir=existing, prefix=".optuna-probe-")
-        os.close(handle)
-        os.unlink(probe)
+        try:
+            os.write(handle, b"\0")  # a full disk may still take an empty file
+        finally:
+            os.close(handle)
+            os.unlink(probe)
     except OSError as exc:
         raise SweeperConfigError(
             f"{shown}: cannot write in {existing} ({exc.strerror or exc}); pass a storage in a "
