@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,11 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
 
 def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
     """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise."""
+    if isinstance(exc, KeyboardInterrupt) or INTERRUPTED.is_set():
+        tracker.finish("KILLED", "interrupted (Ctrl-C)")
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        raise KeyboardInterrupt from exc  # stops a sweep too, whatever the interrupt became
     if isinstance(exc, Exception) and not isinstance(exc, UserError) and disk_full(exc):
         exc = UserError(
             f"the disk is full ({first_line(exc)}); free space on it, or pass output= and "
@@ -250,9 +256,6 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
     if _is_pruned(exc):  # the sweeper records the trial as PRUNED
         tracker.set_tags({PRUNED_TAG: "true"})
         tracker.finish("KILLED", f"pruned by Optuna: {exc}")
-        raise exc
-    if isinstance(exc, KeyboardInterrupt):
-        tracker.finish("KILLED", "interrupted (Ctrl-C)")
         raise exc
     if not isinstance(exc, Exception):  # SIGTERM (SystemExit)
         tracker.finish("KILLED", f"{type(exc).__name__}: {first_line(exc)}")
@@ -292,9 +295,6 @@ def describe_hydra_error(exc: BaseException) -> str:
 
 def main() -> None:
     """Console entry point (``nst-sweep`` and ``python -m nst_sweep``)."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     # Make Hydra raise instead of printing its own multi-line report and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # A log line that cannot be written (the job's log file on a full disk) is dropped, not
@@ -302,14 +302,40 @@ def main() -> None:
     logging.raiseExceptions = False
     # A kill (CI cancel, scheduler) unwinds like Ctrl-C: runs end KILLED, not RUNNING forever.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
         hydra_task()
-    except (UserError, Rejected) as exc:  # the sweeper's search space, the checks before a run
+    except BaseException as exc:
+        if INTERRUPTED.is_set():  # whatever the interrupt became on its way out
+            print("nst-sweep: interrupted", file=sys.stderr)
+            sys.exit(130)
+        _exit_for(exc)
+
+
+def _exit_for(exc: BaseException) -> None:
+    """One line and exit 2 for what the user can fix; anything else goes on up (a bug)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, UserError | Rejected):  # the sweeper's search space, the preflight
         print(f"nst-sweep: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:  # the run is closed KILLED already (_end_failed)
-        print("nst-sweep: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except (HydraException, OmegaConfBaseException) as exc:
+    if isinstance(exc, HydraException | OmegaConfBaseException):
         print(f"nst-sweep: error: {describe_hydra_error(exc)}", file=sys.stderr)
         sys.exit(2)
+    raise exc
+
+
+# Set by Ctrl-C. A library that catches the KeyboardInterrupt (or breaks while it unwinds)
+# may turn it into another exception; the run must still end KILLED and the command say so.
+INTERRUPTED = threading.Event()
+
+
+def _on_ctrl_c(signum: int, frame: Any) -> None:
+    """The first Ctrl-C unwinds (runs end KILLED); more while that happens are ignored, so the
+    unwinding finishes (SIGTERM or kill still end it)."""
+    if INTERRUPTED.is_set():
+        return
+    INTERRUPTED.set()
+    raise KeyboardInterrupt

@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, check_config
-from nst_sweep.checks import writable_file, writable_folder
+from nst_sweep.checks import as_text, writable_file, writable_folder
 from nst_sweep.errors import Rejected, UserError, first_line
 from nst_sweep.names import LOSS_METRICS, SCORE_METRICS
 from nst_sweep.settings import ScoreSettings, TrackingSettings
@@ -67,7 +67,7 @@ def check_output(config: DictConfig) -> None:
     """A fixed ``output=`` path can be written. The default names the job's folder, which
     exists only inside the job: the job checks it (``run.run``) before its images load."""
     if "output" in config and not OmegaConf.is_interpolation(config, "output"):
-        writable_file(str(config.output), "output")
+        writable_file(as_text(config.output, "output"), "output")
 
 
 def check_multirun(config: DictConfig) -> None:
@@ -79,7 +79,11 @@ def check_multirun(config: DictConfig) -> None:
     sweeper = config.hydra.sweeper
     if sweeper.get("_target_") != SWEEPER_TARGET:
         return
-    settings = check_config(sweeper, str(config.hydra.runtime.cwd))
+    arguments = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    checked = check_config(sweeper, str(config.hydra.runtime.cwd), arguments)  # type: ignore[arg-type]
+    for key in checked.searched:
+        check_searched_key(config, key)
+    settings = checked.settings
     returned = list(LOSS_METRICS)
     if ScoreSettings.from_mapping(_resolved(config, "score")).enabled:
         returned += SCORE_METRICS
@@ -90,6 +94,22 @@ def check_multirun(config: DictConfig) -> None:
             f"hydra.sweeper.objectives={shown}: a job returns {', '.join(returned)}; name one "
             "of them per direction, e.g. hydra.sweeper.objectives=[score]"
         )
+
+
+def check_searched_key(config: DictConfig, key: str) -> None:
+    """A searched key names a config group or a key of the config (``+key`` adds one)."""
+    if key.startswith(("+", "~")) or "@" in key:
+        return
+    choices = OmegaConf.select(config, "hydra.runtime.choices") or {}
+    if key in choices or OmegaConf.select(config, key, default=_ABSENT) is not _ABSENT:
+        return
+    raise UserError(
+        f"{key}: the config has no such key to search; search an existing key "
+        f"(nst-sweep --cfg job lists them) or add one with +{key}=..."
+    )
+
+
+_ABSENT = object()
 
 
 def check_tracking(config: DictConfig) -> None:

@@ -27,12 +27,14 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def check_store(uri: str, key: str = "tracking.uri") -> None:
-    """A sqlite store that can be written (created if missing), else a UserError naming ``key``.
+    """A store MLflow can open: a sqlite file that can be written (created if missing), or a
+    URI of a kind MLflow has a store for; else a UserError naming ``key``.
 
-    Other stores (tracking servers, databases) are reached over the network when opened.
+    Tracking servers and databases are reached over the network only when the run opens them.
     """
     path = sqlite_path(uri)
     if path is None:
+        _check_scheme(uri, key)
         return
     if path.is_dir():
         raise UserError(f"{key}={uri}: {path} is a folder; pass the path of a database file")
@@ -41,6 +43,22 @@ def check_store(uri: str, key: str = "tracking.uri") -> None:
         raise UserError(
             f"{key}={uri}: the database file is read-only; make it writable or pass another {key}"
         )
+
+
+def _check_scheme(uri: str, key: str) -> None:
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+    from mlflow.utils.uri import get_uri_scheme
+
+    fix = "pass sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
+    scheme = get_uri_scheme(uri)
+    if scheme in ("", "file"):  # MLflow's file store: refused by MLflow 3 for new runs
+        raise UserError(
+            f"{key}={uri}: a folder is not an MLflow store (it needs a database); {fix}"
+        )
+    try:
+        _tracking_store_registry.get_store_builder(uri)
+    except Exception:
+        raise UserError(f"{key}={uri}: MLflow has no store for {scheme}:// URIs; {fix}") from None
 
 
 def close_on_full_disk(uri: str, run_id: str, status: str, reason: str | None) -> bool:

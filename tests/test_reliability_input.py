@@ -142,6 +142,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str, str]] = {
     "output in a read-only folder, multirun": (
         ["-m", "output={ro}/result.png"], "output={ro}/result.png: cannot write in {ro}", "before"
     ),
+    "empty output": (["output="], "output is empty", "before"),
     "output is a folder": (
         ["output={tmp}/folder.png"], "output={tmp}/folder.png: is a folder", "before"
     ),
@@ -157,6 +158,12 @@ BAD_INPUTS: dict[str, tuple[list[str], str, str]] = {
     ),
     "empty tracking.uri": (["tracking.uri="], "tracking.uri is empty", "before"),
     "empty tracking.uri, multirun": (["-m", "tracking.uri="], "tracking.uri is empty", "before"),
+    "unknown tracking scheme, multirun": (
+        ["-m", "tracking.uri=foo://bar"], "tracking.uri=foo://bar: MLflow has no store", "before"
+    ),
+    "a folder as tracking store": (
+        ["tracking.uri={tmp}/mlruns"], "tracking.uri={tmp}/mlruns: a folder is not an", "before"
+    ),
     "experiment outside runs/": (["tracking.experiment=.."], "tracking.experiment=..: ", "before"),
     "all loss weights 0": (
         ["loss.content_weight=0", "loss.style_weight=0", "loss.tv_weight=0"],
@@ -175,6 +182,16 @@ BAD_INPUTS: dict[str, tuple[list[str], str, str]] = {
     "read-only study storage": (
         ["-m", "search=optuna", "hydra.sweeper.storage=sqlite:///{ro}/optuna.db"],
         "hydra.sweeper.storage=sqlite:///{ro}/optuna.db: cannot write in {ro}",
+        "before",
+    ),
+    "search over a missing key": (
+        ["-m", "search=optuna", "nope=interval(0,1)"],
+        "nope: the config has no such key to search",
+        "before",
+    ),
+    "empty search interval": (
+        ["-m", "search=optuna", "loss.tv_weight=interval(10,1)"],
+        "loss.tv_weight=interval(10,1): `low <= high` must hold",
         "before",
     ),
     "unknown objective": (
@@ -349,25 +366,24 @@ def test_a_run_is_closed_on_a_disk_with_no_byte_left(tmp_path: Path, template_st
 # ----------------------------------------------------------------------------- Ctrl-C
 
 
-def test_ctrl_c_is_one_line_exit_130_and_a_killed_run(
+def test_ctrl_c_is_one_line_exit_130_and_nothing_left_running(
     tmp_path: Path, image_files: tuple[Path, Path], store: Path
 ) -> None:
+    """Ctrl-C in a search's trial: the job's run and the sweep's parent run end KILLED, the
+    trial FAIL; the command says "interrupted" and exits 130."""
     content, style = image_files
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nst_sweep", f"content={content}", f"style={style}",
-         "image.size=32", "model.weights=random", "optimizer.steps=100000", "progress=false",
-         f"tracking.uri={uri}", "tracking.experiment=int", "tracking.flush_every=1"],
+        [sys.executable, "-m", "nst_sweep", "-m", "search=optuna", f"content={content}",
+         f"style={style}", "image.size=32", "model.weights=random", "optimizer.steps=100000",
+         "progress=false", f"tracking.uri=sqlite:///{store}", "tracking.experiment=int",
+         f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}"],
         cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # until the run is open (TensorFlow loads next)
+        while time.monotonic() < deadline:  # until the trial's run is open
             time.sleep(0.2)
-            with (
-                contextlib.suppress(sqlite3.Error),
-                contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db,
-            ):
+            with contextlib.closing(sqlite3.connect(store)) as db:
                 if db.execute("SELECT COUNT(*) FROM params").fetchone()[0] > 0:
                     break
         proc.send_signal(signal.SIGINT)
@@ -376,7 +392,11 @@ def test_ctrl_c_is_one_line_exit_130_and_a_killed_run(
         proc.kill()
     assert proc.returncode == 130, err[-3000:]
     assert [line for line in err.splitlines() if line.strip()] == ["nst-sweep: interrupted"]
-    assert statuses(tmp_path / "mlflow.db") == [("KILLED", "interrupted (Ctrl-C)")]
+    assert sorted(statuses(store)) == [
+        ("KILLED", "interrupted (Ctrl-C)"),  # the trial's run
+        ("KILLED", "the sweep process ended before the sweep finished"),  # the parent
+    ]
+    assert trial_states(tmp_path / "optuna.db") == ["FAIL"]
 
 
 # ----------------------------------------------------------------------------- nst-score

@@ -7,7 +7,7 @@ found, worked out the same way as the sweeper's own results file. Before a sweep
 :func:`check_config` checks the sweeper's settings as the sweep will use them.
 """
 
-from .checks import check_config
+from .checks import CheckedConfig, check_config
 from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, promoted_trial, promotion_info, trial_info
 from .results import best_trials, load_study, objective_names, promotions, sweep_study_name
@@ -17,6 +17,7 @@ __all__ = [
     "RESULTS_FILE",
     "SWEEPER_TARGET",
     "TRIAL_KEY",
+    "CheckedConfig",
     "best_trials",
     "check_config",
     "current_trial",
