@@ -4,7 +4,7 @@ Hydra composes ``conf/``; this module resolves the config once, opens the job's 
 parses ``RunSettings``, calls ``run.run`` and turns the outcome into an exit code. Errors a user
 can cause end with one line on stderr and exit code 2; in a multirun the failing job's MLflow
 run is marked FAILED with the reason and the other jobs go on. Failure handling lives in
-``_end_failed`` only.
+``_end_failed`` (a job's run) and ``main`` (the command's one line and exit code).
 """
 
 from __future__ import annotations

@@ -50,6 +50,10 @@ def _can_write(folder: Path) -> bool:
     return True
 
 
+def _command(*args: str) -> bool:
+    return subprocess.run(args, capture_output=True, check=False).returncode == 0
+
+
 @pytest.fixture()
 def read_only() -> Iterator[Callable[[Path], Path]]:
     """``read_only(folder)``: the folder, made (and kept) read-only for this test."""
@@ -60,10 +64,9 @@ def read_only() -> Iterator[Callable[[Path], Path]]:
         folder.chmod(0o555)
         made.append((folder, False))
         if _can_write(folder):  # root: a read-only bind mount of the folder on itself
-            run = lambda *args: subprocess.run(args, capture_output=True).returncode == 0  # noqa: E731
-            if run("mount", "--bind", str(folder), str(folder)):
+            if _command("mount", "--bind", str(folder), str(folder)):
                 made[-1] = (folder, True)
-                run("mount", "-o", "remount,ro,bind", str(folder))
+                _command("mount", "-o", "remount,ro,bind", str(folder))
             if _can_write(folder):
                 pytest.skip("cannot make a read-only folder here")
         return folder
@@ -71,7 +74,7 @@ def read_only() -> Iterator[Callable[[Path], Path]]:
     yield make
     for folder, mounted in reversed(made):
         if mounted:
-            subprocess.run(["umount", "-l", str(folder)], check=False)
+            _command("umount", "-l", str(folder))
         folder.chmod(0o755)
 
 
