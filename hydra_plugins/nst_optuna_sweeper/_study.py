@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -67,67 +65,6 @@ def _sqlite_path(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database).expanduser()
-
-
-def check_storage(url: str | None, base_dir: str | Path) -> None:
-    """Fail now, in one line naming ``hydra.sweeper.storage``, for a storage the sweep could
-    not open: not a URL, no such database driver, or a sqlite file that cannot be written.
-    Nothing is created or connected to.
-    """
-    if url is None:
-        return
-    from sqlalchemy.exc import NoSuchModuleError
-
-    shown = f"hydra.sweeper.storage={redact_url(url)}"
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise SweeperConfigError(
-            f"{shown}: not a database URL; pass e.g. sqlite:///optuna.db, "
-            "postgresql://user@host/db, or null (in memory)"
-        ) from None
-    try:
-        dialect = parsed.get_dialect()
-    except NoSuchModuleError:
-        raise SweeperConfigError(
-            f"{shown}: no database driver for {parsed.drivername!r}; pass a sqlite://, "
-            "postgresql:// or mysql:// URL, or null (in memory)"
-        ) from None
-    try:
-        dialect.import_dbapi()
-    except ImportError as exc:
-        raise SweeperConfigError(
-            f"{shown}: needs the Python package {exc.name or 'of its driver'}; pip install it"
-        ) from None
-    path = _sqlite_path(resolve_storage_url(url, base_dir))
-    if path is not None:
-        _check_writable(path, shown)
-
-
-def _check_writable(path: Path, shown: str) -> None:
-    """A sqlite file SQLite can write: its folder takes new files (the journal), it is a file."""
-    if path.is_dir():
-        raise SweeperConfigError(f"{shown}: {path} is a folder; pass the path of a database file")
-    existing = path.parent
-    try:
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir():
-            raise SweeperConfigError(f"{shown}: {existing} is a file, not a folder")
-        # A real file, not permission bits: root ignores those, a read-only mount does not.
-        handle, probe = tempfile.mkstemp(dir=existing, prefix=".optuna-probe-")
-        try:
-            os.write(handle, b"\0")  # a full disk may still take an empty file
-        finally:
-            os.close(handle)
-            os.unlink(probe)
-    except OSError as exc:
-        raise SweeperConfigError(
-            f"{shown}: cannot write in {existing} ({exc.strerror or exc}); pass a storage in a "
-            "folder you can write to"
-        ) from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise SweeperConfigError(f"{shown}: the database file is read-only; make it writable")
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

@@ -88,7 +88,7 @@ class NstOptunaSweeper(Sweeper):
         """Keep Hydra's context and create the launcher that runs each batch."""
         from hydra.core.plugins import Plugins
 
-        from ._study import check_storage
+        from .checks import check_storage
 
         if self._error is not None:
             raise self._error
