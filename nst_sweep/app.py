@@ -4,7 +4,7 @@ Hydra composes ``conf/``; this module resolves the config once, opens the job's 
 parses ``RunSettings``, calls ``run.run`` and turns the outcome into an exit code. Errors a user
 can cause end with one line on stderr and exit code 2; in a multirun the failing job's MLflow
 run is marked FAILED with the reason and the other jobs go on. Failure handling lives in
-``_end_failed`` only.
+``_end_failed`` (a job's run) and ``main`` (the command's one line and exit code).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from hydra_plugins.nst_optuna_sweeper import (
 )
 from nst_sweep.callbacks import read_parent
 from nst_sweep.dead_runs import process_tags
-from nst_sweep.errors import Abort, UserError, first_line
+from nst_sweep.errors import Rejected, UserError, disk_full, first_line
 from nst_sweep.names import (
     CONFIG_ARTIFACT,
     GIT_COMMIT_TAG,
@@ -161,6 +162,8 @@ def open_tracker(tracking: TrackingSettings, job: JobContext) -> Tracker:
             tags={**job.tags(), GIT_COMMIT_TAG: git_commit(), **process_tags()},
             flush_every=tracking.flush_every,
         )
+    except UserError:  # a read-only store: the message names it and the fix already
+        raise
     except Exception as exc:
         raise store_error(tracking.uri, exc) from exc
 
@@ -232,6 +235,16 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
 
 def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
     """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise."""
+    if isinstance(exc, KeyboardInterrupt) or INTERRUPTED.is_set():
+        tracker.finish("KILLED", "interrupted (Ctrl-C)")
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        raise KeyboardInterrupt from exc  # stops a sweep too, whatever the interrupt became
+    if isinstance(exc, Exception) and not isinstance(exc, UserError) and disk_full(exc):
+        exc = UserError(
+            f"the disk is full ({first_line(exc)}); free space on it, or pass output= and "
+            "tracking.uri= on another disk"
+        )
     if isinstance(exc, UserError):
         tracker.finish("FAILED", str(exc))
         if not multirun:
@@ -243,7 +256,7 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
         tracker.set_tags({PRUNED_TAG: "true"})
         tracker.finish("KILLED", f"pruned by Optuna: {exc}")
         raise exc
-    if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM (SystemExit)
+    if not isinstance(exc, Exception):  # SIGTERM (SystemExit)
         tracker.finish("KILLED", f"{type(exc).__name__}: {first_line(exc)}")
         raise exc
     tracker.finish("FAILED", f"{type(exc).__name__}: {first_line(exc)}")
@@ -281,18 +294,47 @@ def describe_hydra_error(exc: BaseException) -> str:
 
 def main() -> None:
     """Console entry point (``nst-sweep`` and ``python -m nst_sweep``)."""
+    # Make Hydra raise instead of printing its own multi-line report and exiting 1.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    # A log line that cannot be written (the job's log file on a full disk) is dropped, not
+    # reported with a traceback that would bury the command's one-line error.
+    logging.raiseExceptions = False
+    # A kill (CI cancel, scheduler) unwinds like Ctrl-C: runs end KILLED, not RUNNING forever.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        hydra_task()
+    except BaseException as exc:
+        if INTERRUPTED.is_set():  # whatever the interrupt became on its way out
+            print("nst-sweep: interrupted", file=sys.stderr)
+            sys.exit(130)
+        _exit_for(exc)
+
+
+def _exit_for(exc: BaseException) -> None:
+    """One line and exit 2 for what the user can fix; anything else goes on up (a bug)."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    # Make Hydra raise instead of printing its own multi-line report and exiting 1.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    # A kill (CI cancel, scheduler) unwinds like Ctrl-C: runs end KILLED, not RUNNING forever.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        hydra_task()
-    except (UserError, Abort) as exc:  # e.g. raised by the sweeper while parsing its space
+    if isinstance(exc, UserError | Rejected):  # the sweeper's search space, the preflight
         print(f"nst-sweep: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except (HydraException, OmegaConfBaseException) as exc:
+    if isinstance(exc, HydraException | OmegaConfBaseException):
         print(f"nst-sweep: error: {describe_hydra_error(exc)}", file=sys.stderr)
         sys.exit(2)
+    raise exc
+
+
+# Set by Ctrl-C. A library that catches the KeyboardInterrupt (or breaks while it unwinds)
+# may turn it into another exception; the run must still end KILLED and the command say so.
+INTERRUPTED = threading.Event()
+
+
+def _on_ctrl_c(signum: int, frame: Any) -> None:
+    """The first Ctrl-C unwinds (runs end KILLED); more while that happens are ignored, so the
+    unwinding finishes (SIGTERM or kill still end it)."""
+    if INTERRUPTED.is_set():
+        return
+    INTERRUPTED.set()
+    raise KeyboardInterrupt

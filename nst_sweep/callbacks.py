@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, load_study, sweep_study_name
 from nst_sweep.dead_runs import close_dead_runs, process_tags
-from nst_sweep.errors import Abort
+from nst_sweep.errors import Rejected
 from nst_sweep.names import (
     GIT_COMMIT_TAG,
     PARENT_FILE,
@@ -78,7 +78,7 @@ class MlflowSweepCallback(Callback):
             )
         except Exception as exc:
             # Raised as it is, Hydra would print a warning and run every job without a parent.
-            raise Abort(store_error(tracking.uri, exc)) from exc
+            raise Rejected(store_error(tracking.uri, exc)) from exc
         self._close_dead_runs()
         record = {"run_id": self.parent.run_id, "uri": tracking.uri}
         (sweep_dir / PARENT_FILE).write_text(json.dumps(record))

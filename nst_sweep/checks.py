@@ -3,8 +3,12 @@ that names the key, the value and the fix (one line)."""
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from nst_sweep.errors import UserError
@@ -80,6 +84,17 @@ def as_text(value: Any, key: str) -> str:
     return text
 
 
+def as_name(value: Any, key: str) -> str:
+    """A name that also names a folder (an MLflow experiment's artifacts): not "." or ".."."""
+    text = as_text(value, key)
+    if not text.strip("."):
+        raise UserError(
+            f"{key}={text}: a name of dots only would be a path outside its folder; "
+            f"use letters or digits, e.g. {key}=nst-sweep"
+        )
+    return text
+
+
 def as_weight_list(value: Any, key: str) -> tuple[float, ...] | None:
     """A list of weights >= 0 with a positive sum, or None."""
     if value is None:
@@ -98,3 +113,46 @@ def as_step_list(value: Any) -> tuple[int, ...] | None:
     if not items:
         raise UserError("optimizer.level_steps=[]: give one step count per level, or null")
     return tuple(as_integer(v, "optimizer.level_steps", 1, 1_000_000) for v in items)
+
+
+def writable_folder(folder: str | Path, key: str, value: Any = None) -> Path:
+    """A folder files can be created in (made later if missing), else a UserError naming
+    ``key=value``: its nearest existing ancestor must be a folder that takes a new file.
+
+    Probed with a real one-byte file, not permission bits: root ignores those, a read-only
+    mount and a full disk do not show in them. The probe is removed; nothing else is created.
+    """
+    folder = Path(folder).expanduser()
+    shown = f"{key}={folder if value is None else value}"
+    existing = folder.absolute()
+    try:
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UserError(f"{shown}: {existing} is a file, not a folder; pass a path in a folder")
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".nst-probe-")
+        try:
+            os.write(handle, b"\0")  # a full disk may still take an empty file
+        finally:
+            os.close(handle)
+            os.unlink(probe)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = "free space on that disk or pass a path on another disk"
+        else:
+            fix = "pass a path in a folder you can write to"
+        raise UserError(
+            f"{shown}: cannot write in {existing} ({exc.strerror or exc}); {fix}"
+        ) from exc
+    return folder
+
+
+def writable_file(path: str | Path, key: str) -> Path:
+    """A file that can be written (created or replaced), else a UserError naming ``key``."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(f"{key}={path}: is a folder, not a file; pass the path of a file")
+    writable_folder(path.parent, key, path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{key}={path}: the file is read-only; pass another path")
+    return path

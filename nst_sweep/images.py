@@ -5,6 +5,10 @@ No TensorFlow here, so bad paths are reported before the heavy imports.
 
 from __future__ import annotations
 
+import errno
+import os
+import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +22,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # VGG19 halves the image four times before block5: a side below 16 px vanishes to nothing.
 MIN_SIDE = 16
+# Largest image read, checked from the header before decoding: a small file can hold a huge
+# image (a 97 KB PNG of 10000 x 10000 px decodes to 1.2 GB of float pixels). 50 megapixels
+# covers full-frame camera photos; anything larger is shrunk first.
+MAX_PIXELS = 50_000_000
 
 
 def sample_images() -> dict[str, Path]:
@@ -62,18 +70,32 @@ def _pil_to_float_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file into RGB float32 (H, W, 3) in [0, 1], honouring EXIF orientation."""
+def load_image(path: str | Path, key: str | None = None) -> np.ndarray:
+    """Read an image file into RGB float32 (H, W, 3) in [0, 1], honouring EXIF orientation.
+
+    ``key`` (e.g. ``content``) names the setting in errors. Images above ``MAX_PIXELS`` are
+    refused from their header, before decoding.
+    """
+    shown = f"{key}={path}" if key else str(path)
+    too_large = f"above the limit of {MAX_PIXELS:,} pixels; shrink it first (e.g. to 4096 px)"
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: the check below says it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)  # reads the header only
+        with img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise UserError(f"{shown}: {width}x{height} px is {too_large}")
             img.load()
             img = ImageOps.exif_transpose(img)
             return _pil_to_float_rgb(img)
     except FileNotFoundError as exc:
-        raise UserError(f"{path}: no such file; pass an existing image path") from exc
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        raise UserError(f"{shown}: no such file; pass an existing image path") from exc
+    except Image.DecompressionBombError as exc:  # beyond even Pillow's limit, from the header
+        raise UserError(f"{shown}: {too_large}") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UserError(
-            f"{path}: not a readable image ({exc.__class__.__name__}); pass a PNG, JPEG or "
+            f"{shown}: not a readable image ({exc.__class__.__name__}); pass a PNG, JPEG or "
             "another format Pillow reads"
         ) from exc
 
@@ -137,18 +159,44 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return arr.copy() if arr is image else arr  # never hand back the caller's own array
 
 
-def save_image(image: np.ndarray, path: str | Path) -> Path:
-    """Write a float [0, 1] RGB image as PNG or JPEG (by suffix); create the folder."""
+def save_image(image: np.ndarray, path: str | Path, key: str = "output") -> Path:
+    """Write a float [0, 1] RGB image as PNG or JPEG (by suffix); create the folder.
+
+    The file appears whole or not at all: it is written beside its target and renamed, so a
+    full disk or a kill leaves no truncated image (nor a truncated copy of an older one).
+    ``key`` names the setting in errors.
+    """
     path = Path(path)
-    if path.suffix.lower() not in SAVE_SUFFIXES:
-        raise UserError(f"output={path}: unsupported suffix; use .png or .jpg")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix not in SAVE_SUFFIXES:
+        raise UserError(f"{key}={path}: unsupported suffix; use .png or .jpg")
     pil = Image.fromarray(to_uint8(image), mode="RGB")
-    if path.suffix.lower() == ".png":
-        pil.save(path)
-    else:
-        pil.save(path, quality=95)
+    options = {"format": "PNG"} if suffix == ".png" else {"format": "JPEG", "quality": 95}
+    target = path.resolve()  # through a symlink: the file it points at is the one replaced
+    # A device or pipe (/dev/null) is written as it is; a file is replaced whole.
+    part = None if target.exists() and not target.is_file() else _part_name(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pil.save(part or target, **options)
+        if part is not None:
+            os.replace(part, target)
+    except OSError as exc:
+        if part is not None:
+            part.unlink(missing_ok=True)
+        raise UserError(
+            f"{key}={path}: cannot write it ({exc.strerror or exc}); {_fix(exc, key)}"
+        ) from exc
     return path
+
+
+def _part_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+
+
+def _fix(exc: OSError, key: str) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space on its disk or pass {key}= on another disk"
+    return f"pass {key}= in a folder you can write to"
 
 
 def fit_pair(
@@ -186,10 +234,10 @@ def load_images(
     content: str, styles: Sequence[str], size: int, style_scale: float
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """``load_pair`` for several style images: the content is read and fitted once."""
-    content_img = load_image(resolve_image(content, "content"))
+    content_img = load_image(resolve_image(content, "content"), "content")
     fitted = [
-        fit_pair(content_img, load_image(resolve_image(style, "style")), size, style_scale,
-                 content_name=content)
+        fit_pair(content_img, load_image(resolve_image(style, "style"), "style"), size,
+                 style_scale, content_name=content)
         for style in styles
     ]  # fmt: skip
     return fitted[0][0], [style_img for _, style_img in fitted]

@@ -234,7 +234,7 @@ def initial_image(content: np.ndarray, style: np.ndarray, mode: str, seed: int) 
     if mode == "noise":
         rng = np.random.default_rng(seed)
         return rng.uniform(0.0, 1.0, size=content.shape).astype(np.float32)
-    source = style if mode == "style" else load_image(mode)
+    source = style if mode == "style" else load_image(mode, "image.init")
     return resize_to(source, *content.shape[:2])
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nst_sweep.checks import writable_file
 from nst_sweep.images import load_images, save_image
 from nst_sweep.names import (
     CONTENT_IMAGE,
@@ -64,6 +65,7 @@ def run(
     tracker = tracker or NullTracker()
     transfer = settings.transfer
     image = transfer.image
+    writable_file(settings.output, "output")  # now, not after minutes of work
     content, styles = load_images(settings.content, settings.styles, image.size, image.style_scale)
     import_tensorflow_quietly()  # only now: bad paths and values fail fast, before TF loads
     import tensorflow as tf

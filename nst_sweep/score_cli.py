@@ -10,8 +10,9 @@ import json
 import sys
 from typing import NoReturn
 
+from nst_sweep.checks import as_integer
 from nst_sweep.errors import UserError
-from nst_sweep.images import load_image, resize_long_side, resize_to, resolve_image
+from nst_sweep.images import MIN_SIDE, load_image, resize_long_side, resize_to, resolve_image
 from nst_sweep.settings import MAX_SIZE, MIN_SIZE
 
 
@@ -45,17 +46,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def score_images(args: argparse.Namespace) -> dict[str, float]:
     """Load, size-match and score; the content is resized to the result's exact shape."""
-    result = load_image(resolve_image(args.image, "--image"))
+    seed = as_integer(args.seed, "--seed", 0, 2**32 - 1)
     if args.size is not None:
-        if not MIN_SIZE <= args.size <= MAX_SIZE:
-            raise UserError(f"--size {args.size}: out of range; pass {MIN_SIZE} .. {MAX_SIZE}")
+        as_integer(args.size, "--size", MIN_SIZE, MAX_SIZE)
+    result = load_image(resolve_image(args.image, "--image"), "--image")
+    if args.size is not None:
         result = resize_long_side(result, args.size)
-    content = load_image(resolve_image(args.content, "--content"))
+    elif max(result.shape[:2]) > MAX_SIZE:
+        raise UserError(
+            f"--image={args.image}: {result.shape[1]}x{result.shape[0]} px is too large to score "
+            f"at its own size; pass --size (at most {MAX_SIZE}) to score it resized"
+        )
+    content = load_image(resolve_image(args.content, "--content"), "--content")
     content = resize_to(content, *result.shape[:2])
     # The style at the same long side as the result, keeping its own aspect ratio (as a run does).
     style = resize_long_side(
-        load_image(resolve_image(args.style, "--style")), max(result.shape[:2])
+        load_image(resolve_image(args.style, "--style"), "--style"), max(result.shape[:2])
     )
+    for key, image in (("--image", result), ("--style", style)):
+        if min(image.shape[:2]) < MIN_SIDE:  # VGG19's pooling would shrink it to nothing
+            raise UserError(
+                f"{key}: {image.shape[1]}x{image.shape[0]} px to score has a side below "
+                f"{MIN_SIDE} px; pass a larger --size (or a larger image)"
+            )
 
     from nst_sweep.quiet import import_tensorflow_quietly
 
@@ -64,7 +77,7 @@ def score_images(args: argparse.Namespace) -> dict[str, float]:
     from nst_sweep.score import SCORE_LAYERS, Scorer
 
     features = FeatureExtractor(
-        load_vgg19(args.weights, args.seed, key="--weights"), SCORE_LAYERS, "max"
+        load_vgg19(args.weights, seed, key="--weights"), SCORE_LAYERS, "max"
     )
     return Scorer(content, style, features)(result).as_dict()
 
@@ -76,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         print(f"nst-score: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("nst-score: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

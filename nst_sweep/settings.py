@@ -17,6 +17,7 @@ from nst_sweep.checks import (
     as_choice,
     as_flag,
     as_integer,
+    as_name,
     as_number,
     as_section,
     as_step_list,
@@ -106,10 +107,16 @@ class LossSettings:
         def weight(name: str) -> float:
             return as_number(loss.get(name, getattr(cls, name)), f"loss.{name}")
 
+        alpha, beta, gamma = weight("content_weight"), weight("style_weight"), weight("tv_weight")
+        if alpha == beta == gamma == 0:
+            raise UserError(
+                "loss.content_weight, loss.style_weight and loss.tv_weight are all 0: nothing to "
+                "optimise; make at least one of them > 0"
+            )
         return cls(
-            content_weight=weight("content_weight"),
-            style_weight=weight("style_weight"),
-            tv_weight=weight("tv_weight"),
+            content_weight=alpha,
+            style_weight=beta,
+            tv_weight=gamma,
             tv_exponent=as_number(
                 loss.get("tv_exponent", cls.tv_exponent), "loss.tv_exponent", minimum=1.0
             ),
@@ -298,7 +305,7 @@ class TrackingSettings:
         return cls(
             enabled=as_flag(tracking.get("enabled", cls.enabled), "tracking.enabled"),
             uri=as_text(tracking.get("uri", cls.uri), "tracking.uri"),
-            experiment=as_text(tracking.get("experiment", cls.experiment), "tracking.experiment"),
+            experiment=as_name(tracking.get("experiment", cls.experiment), "tracking.experiment"),
             run_name=None if run_name in (None, "") else str(run_name),
             flush_every=as_integer(
                 tracking.get("flush_every", cls.flush_every), "tracking.flush_every", 1

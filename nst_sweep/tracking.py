@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nst_sweep.errors import UserError, first_line
+from nst_sweep.errors import UserError, disk_full, first_line
 from nst_sweep.names import (
     FAILURE_REASON_TAG,
     LEVEL_METRIC,
@@ -28,6 +28,7 @@ from nst_sweep.names import (
 from nst_sweep.records import StepRecord
 from nst_sweep.settings import TrackingSettings
 from nst_sweep.store_lock import store_lock
+from nst_sweep.stores import check_store, close_on_full_disk, sqlite_path
 from nst_sweep.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class MlflowTracker(Tracker):
         from mlflow.tracking import MlflowClient
 
         _ensure_sqlite_folder(uri)
+        self.uri = uri
         with store_lock(sqlite_path(uri)):  # a new store's schema is made by one process only
             self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = experiment_id_for(self.client, experiment, uri)
@@ -144,9 +146,17 @@ class MlflowTracker(Tracker):
         except Exception as exc:  # the run must still end, and the real error must surface
             log.warning("could not send the last metrics to MLflow: %s", exc)
             status, reason = "FAILED", reason or f"logging failed: {exc}"
-        if reason:
-            self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason[:MAX_TAG_LENGTH])
-        self.client.set_terminated(self.run_id, status=status)
+        reason = reason[:MAX_TAG_LENGTH] if reason else None
+        try:
+            if reason:
+                self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason)
+            self.client.set_terminated(self.run_id, status=status)
+        except Exception as exc:
+            if not disk_full(exc):
+                raise
+            # No room for MLflow's journal: close the run in place (sqlite), or say it is open.
+            if not close_on_full_disk(self.uri, self.run_id, status, reason):
+                log.warning("the disk is full: MLflow run %s could not be closed", self.run_id)
 
 
 def experiment_id_for(client: Any, name: str, uri: str = "") -> str:
@@ -172,16 +182,9 @@ def store_error(uri: str, exc: BaseException) -> UserError:
     )
 
 
-SQLITE_PREFIX = "sqlite:///"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (relative to the cwd), else None."""
-    return Path(uri[len(SQLITE_PREFIX) :]).expanduser() if uri.startswith(SQLITE_PREFIX) else None
-
-
 def _ensure_sqlite_folder(uri: str) -> None:
-    """``sqlite:///runs/mlflow.db`` fails if ``runs/`` does not exist yet."""
+    """``sqlite:///runs/mlflow.db`` fails if ``runs/`` does not exist yet (or is read-only)."""
+    check_store(uri)
     path = sqlite_path(uri)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,9 +205,13 @@ def local_artifact_location(uri: str, experiment: str) -> str | None:
 
 def quiet_mlflow_logging() -> None:
     """Keep alembic's migration chatter (first use of a new store) off the console."""
-    for name in ("alembic", "alembic.runtime.migration", "mlflow.store.db.utils"):
+    for name in ("alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="Unnamed CHECK constraint", module="alembic")
+    # MLflow logs a traceback for each database error it then raises (or, logging in the
+    # background, hands to the run's futures): the command reports it once, in one line.
+    for name in ("mlflow.store.db.utils", "mlflow.utils.async_logging.async_logging_queue"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def git_commit() -> str:

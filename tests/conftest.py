@@ -106,6 +106,7 @@ class CliResult:
 def cli(monkeypatch, capfd) -> Callable[..., CliResult]:
     """``cli(args, cwd)``: ``nst-sweep <args>`` through ``nst_sweep.app.main`` in this process."""
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # main() sets it; restored after
+    monkeypatch.setattr(logging, "raiseExceptions", logging.raiseExceptions)  # main() too
     monkeypatch.setenv("KERAS_HOME", cli_env()["KERAS_HOME"])
 
     def invoke(args: list[str], cwd: Path, entry: Callable[[], None] | None = None) -> CliResult:
@@ -113,7 +114,7 @@ def cli(monkeypatch, capfd) -> Callable[..., CliResult]:
 
         monkeypatch.chdir(cwd)
         monkeypatch.setattr(sys, "argv", ["nst-sweep", *args])
-        sigterm = signal.getsignal(signal.SIGTERM)
+        sigterm, sigint = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
         capfd.readouterr()
@@ -124,6 +125,7 @@ def cli(monkeypatch, capfd) -> Callable[..., CliResult]:
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
             signal.signal(signal.SIGTERM, sigterm)
+            signal.signal(signal.SIGINT, sigint)
             # Hydra points the root logger at this test's captured streams; they close with it.
             root.handlers[:] = handlers
             root.setLevel(level)

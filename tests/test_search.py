@@ -170,7 +170,7 @@ def test_score_cli(tmp_path, weights_file, capsys):
     ("args", "fragment"),
     [
         (["--image", "missing.png"], "--image=missing.png: no such file"),
-        (["--image", "IMG", "--size", "8"], "--size 8: out of range"),
+        (["--image", "IMG", "--size", "8"], "--size=8: out of range"),
         (["--image", "IMG", "--weights", "nowhere.h5"], "--weights=nowhere.h5: no such file"),
         (["--image", "IMG", "--size", "big"], "--size: invalid int value: 'big'"),
     ],

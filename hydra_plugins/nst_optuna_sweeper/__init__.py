@@ -5,9 +5,11 @@ Inside a job, :func:`current_trial` gives the running optuna trial (to report an
 :func:`load_study`, :func:`best_trials` and :func:`objective_names` give reports what the study
 found, worked out the same way as the sweeper's own results file (:func:`trial_counts`: trials
 by state). :func:`process_token` names this process and :func:`process_alive` tells whether a
-named process still runs (``processes.py``).
+named process still runs (``processes.py``). Before a sweep, :func:`check_config` checks the
+sweeper's settings as the sweep will use them.
 """
 
+from .checks import CheckedConfig, check_config
 from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, promoted_trial, promotion_info, trial_info
 from .processes import process_alive, process_token
@@ -25,7 +27,9 @@ __all__ = [
     "RESULTS_FILE",
     "SWEEPER_TARGET",
     "TRIAL_KEY",
+    "CheckedConfig",
     "best_trials",
+    "check_config",
     "current_trial",
     "load_study",
     "objective_names",

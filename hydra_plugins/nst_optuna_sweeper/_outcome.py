@@ -34,6 +34,30 @@ def outcome(
     return TrialState.FAIL, None, f"job status {ret.status.name}"
 
 
+def objectives_error(ret: JobReturn, objectives: Sequence[str] | None) -> str | None:
+    """Why ``objectives`` cannot pick values from a completed job's mapping: a setting to
+    fix before any more trials run, not a trial that failed. None when they can (or when the
+    job returned no mapping)."""
+    if ret.status != JobStatus.COMPLETED:
+        return None
+    raw = plain(ret._return_value)
+    if not isinstance(raw, Mapping):
+        return None
+    keys = sorted(map(str, raw))
+    if not objectives:
+        return (
+            f"hydra.sweeper.objectives is null but the job returned a mapping (keys: {keys}); "
+            "set it to the key(s) to optimise"
+        )
+    missing = [k for k in objectives if _lookup(raw, k) is _MISSING]
+    if missing:
+        return (
+            f"hydra.sweeper.objectives={list(objectives)}: the job returned no {missing[0]!r} "
+            f"(its keys: {keys}); name keys it returns"
+        )
+    return None
+
+
 def job_values(
     raw: Any, directions: Sequence[str], objectives: Sequence[str] | None
 ) -> tuple[list[float] | None, str | None]:

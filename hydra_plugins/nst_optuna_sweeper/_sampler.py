@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from typing import Any
 
 import optuna
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ._settings import SweeperConfigError, first_line
 from .config import DISTRIBUTION
+from .samplers import SAMPLERS
 
 # Samplers whose extra packages Optuna imports only when it first needs them, mid-sweep:
 # sampler class name -> (modules, extra of DISTRIBUTION that installs them).
@@ -47,7 +51,7 @@ def sampler_factory(conf: Any) -> Callable[..., optuna.samplers.BaseSampler]:
             return optuna.samplers.TPESampler()
         if isinstance(conf, optuna.samplers.BaseSampler):  # built already, e.g. by a test
             return conf
-        node = conf
+        node = _retargeted(conf)
         seed = sampler_seed(conf)
         if seed_offset and seed is not None:
             node = OmegaConf.merge(node, {"seed": seed + seed_offset})
@@ -66,6 +70,35 @@ def sampler_factory(conf: Any) -> Callable[..., optuna.samplers.BaseSampler]:
         return built
 
     return factory
+
+
+def _retargeted(conf: Any) -> Any:
+    """The sampler node without the old sampler's untouched keys, when only its ``_target_``
+    was swapped (``hydra.sweeper.sampler._target_=optuna.samplers.RandomSampler`` on the
+    ``tpe`` node keeps TPE's keys, which RandomSampler does not take).
+
+    Only keys the new class does not take and that still hold the old node's defaults go; a
+    key the user set stays, and fails naming itself.
+    """
+    if not isinstance(conf, DictConfig) or "_target_" not in conf:
+        return conf
+    keys = set(conf.keys())
+    origin = next((c for c in SAMPLERS.values() if {f.name for f in fields(c)} == keys), None)
+    if origin is None or conf.get("_target_") == origin._target_:
+        return conf
+    try:
+        parameters = inspect.signature(get_object(str(conf.get("_target_")))).parameters
+    except Exception:  # not importable, or no signature: instantiate says why
+        return conf
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return conf
+    defaults = {f.name: f.default for f in fields(origin) if f.default is not dataclasses.MISSING}
+    plain = OmegaConf.to_container(conf, resolve=True)
+    assert isinstance(plain, dict)
+    for key in keys - set(parameters):
+        if not key.startswith("_") and key in defaults and plain[key] == defaults[key]:
+            del plain[key]
+    return OmegaConf.create(plain)
 
 
 def sampler_seed(conf: Any) -> int | None:

@@ -14,7 +14,9 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ._settings import SweeperConfigError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,17 @@ def storage_lock(url: str | None) -> contextlib.AbstractContextManager[None]:
     return _init_lock(url) if url is not None else contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's INFO lines on stderr off for a moment (the sweep logs what they say)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def _retrying(what: str, func: Any) -> Any:
     """Run ``func`` again after transient database errors (lock timeouts, creation races)."""
     for attempt in range(1, _INIT_ATTEMPTS + 1):
@@ -164,17 +177,25 @@ def create_study(
                 grace_period=heartbeat[1],
             )
         _STORAGES[resolved] = storage
-        return optuna.create_study(
-            storage=storage,
-            sampler=sampler,
-            pruner=pruner,
-            study_name=study_name,
-            directions=list(directions),
-            load_if_exists=True,
-        )
+        with _quiet_optuna():  # its "created"/"using an existing study" line is the sweep's own
+            return optuna.create_study(
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                study_name=study_name,
+                directions=list(directions),
+                load_if_exists=True,
+            )
 
-    with _init_lock(resolved):
-        study = _retrying(f"opening study {study_name or '(unnamed)'!r}", open_study)
+    try:
+        with _init_lock(resolved):
+            study = _retrying(f"opening study {study_name or '(unnamed)'!r}", open_study)
+    except (SQLAlchemyError, ImportError, optuna.exceptions.StorageInternalError) as exc:
+        # Unreachable, refused, or not a database: one line, not the driver's traceback.
+        raise SweeperConfigError(
+            f"hydra.sweeper.storage={redact_url(url)}: cannot open the study "
+            f"({first_line(exc)}); check that the database is up and the URL is right"
+        ) from None
     return study, resolved
 
 

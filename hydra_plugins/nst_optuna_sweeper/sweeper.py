@@ -92,8 +92,12 @@ class NstOptunaSweeper(Sweeper):
         """Keep Hydra's context and create the launcher that runs each batch."""
         from hydra.core.plugins import Plugins
 
+        from .checks import check_storage
+
         if self._error is not None:
             raise self._error
+        # Before the sweep folder and the study: a storage the sweep cannot open is one line.
+        check_storage(self.settings.storage, self._base_dir(config))
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -178,10 +182,9 @@ class NstOptunaSweeper(Sweeper):
         from ._study import create_study, redact_url
 
         assert self.config is not None
-        base_dir = OmegaConf.select(self.config, "hydra.runtime.cwd") or os.getcwd()
         study, resolved_url = create_study(
             self.settings.storage,
-            base_dir,
+            self._base_dir(self.config),
             self.settings.study_name,
             self.settings.directions,
             sampler,
@@ -276,6 +279,11 @@ class NstOptunaSweeper(Sweeper):
             overrides.append(f"hydra.sweeper.study_name={study.study_name}")
         return overrides
 
+    @staticmethod
+    def _base_dir(config: DictConfig) -> str:
+        """The launch folder, which relative sqlite paths mean."""
+        return OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()
+
     def _write_results(
         self, study: optuna.Study, resolved_url: str | None, launched: Counter[str]
     ) -> None:
@@ -311,8 +319,8 @@ class NstOptunaSweeper(Sweeper):
         """Ask ``size`` trials, launch those whose config composes, tell every outcome."""
         from optuna.trial import TrialState
 
-        from ._outcome import outcome
-        from ._settings import first_line
+        from ._outcome import objectives_error, outcome
+        from ._settings import SweeperConfigError, first_line
 
         pending: list[tuple[optuna.trial.Trial, list[str]]] = []
         for _ in range(size):
@@ -345,7 +353,9 @@ class NstOptunaSweeper(Sweeper):
                 self._tell(study, trial, TrialState.FAIL, None, reason, launched)
             return job_idx
 
+        misconfigured = None
         for (trial, _), ret in zip(pending, results, strict=False):
+            misconfigured = misconfigured or objectives_error(ret, self.settings.objectives)
             output_dir = _output_dir(ret)
             if output_dir:
                 self._set_attr(trial, "hydra_output_dir", output_dir)
@@ -353,6 +363,8 @@ class NstOptunaSweeper(Sweeper):
             self._tell(study, trial, state, values, reason, launched)
         for trial, _ in pending[len(results) :]:
             self._tell(study, trial, TrialState.FAIL, None, "no result from launcher", launched)
+        if misconfigured:  # every further trial would fail the same way: stop now
+            raise SweeperConfigError(misconfigured)
         return job_idx
 
     def _configure(

@@ -37,6 +37,7 @@ from nst_sweep.names import (
     TRIAL_NUMBER_TAG,
     study_plot_artifact,
 )
+from nst_sweep.reports.labels import format_value
 from nst_sweep.reports.sheets import contact_sheet
 from nst_sweep.reports.study_plots import study_figures
 from nst_sweep.reports.sweep_summary import final_image
@@ -46,9 +47,11 @@ BEST_SHOWN = 6  # images on the best-results contact sheet
 
 
 def trial_label(trial: Any, objectives: list[str]) -> str:
+    """``trial 3: score=1.234`` over its params, numbers to 3 digits, categories as they are
+    (``layers=blocks_1_3`` from a ``choice(...)`` search)."""
     values = ", ".join(f"{name}={v:.4g}" for name, v in zip(objectives, trial.values, strict=True))
     params = ", ".join(
-        f"{key.split('.')[-1].replace('_weight', '')}={value:.3g}"
+        f"{key.split('.')[-1].replace('_weight', '')}={format_value(value)}"
         for key, value in trial.params.items()
     )
     return f"trial {trial.number}: {values}\n{params}"
