@@ -41,16 +41,6 @@ def resolve_storage_url(url: str, base_dir: str | Path) -> str:
     return make_url(url).set(database=str(absolute)).render_as_string(hide_password=False)
 
 
-def redact_url(url: str | None) -> str | None:
-    """The storage URL without its password, for logs and result files."""
-    if url is None:
-        return None
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
 def _sqlite_path(url: str) -> Path | None:
     """The database file of a sqlite URL; None for other backends and in-memory sqlite."""
     try:
