@@ -18,7 +18,7 @@ BACKOFF_ENV = "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"
 USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
 
-TIMEOUT_S = 15  # seconds a request may wait for the server (MLflow: 120)
+TIMEOUT_S = 10  # seconds a request may wait for the server (MLflow: 120)
 RETRIES = 2  # retries of a failed request (MLflow: 7)
 BACKOFF = 1  # retries after 0, 2, 4 ... s plus up to 1 s of jitter (MLflow: factor 2)
 QUICK_TIMEOUT_S = 5  # the one try, at the end of a run, to send what an outage held back

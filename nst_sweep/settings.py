@@ -293,7 +293,7 @@ class TrackingSettings:
     flush_every: int = 25  # steps between asynchronous metric batches
     image_every: int = 50  # steps between snapshot images; 0 = first and last only
     # Seconds and retries per request to a tracking server; None: the user's
-    # MLFLOW_HTTP_REQUEST_TIMEOUT / _MAX_RETRIES, else nst_sweep/connection.py's 15 s and 2.
+    # MLFLOW_HTTP_REQUEST_TIMEOUT / _MAX_RETRIES, else nst_sweep/connection.py's 10 s and 2.
     timeout: int | None = None
     retries: int | None = None
 

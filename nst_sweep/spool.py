@@ -11,7 +11,6 @@ them in order and removes what was sent, so running it again never sends anythin
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import threading
 from collections import Counter
@@ -24,8 +23,6 @@ import numpy as np
 from PIL import Image
 
 from nst_sweep.names import FAILURE_REASON_TAG, SPOOL_FOLDER
-
-log = logging.getLogger(__name__)
 
 OPS_FILE = "ops.jsonl"
 RUN_FILE = "run.json"

@@ -127,7 +127,8 @@ def test_a_server_killed_mid_sweep_costs_seconds_and_loses_nothing(
     proc = cli(
         ["-m", f"content={content}", f"style={style}", *SMALL, f"optimizer.steps={steps}",
          "tracking.image_every=2", "tracking.flush_every=1", f"tracking.uri={server.url}",
-         "tracking.experiment=outage", f"hydra.sweep.dir={sweep}", "seed=0,1"],
+         "tracking.experiment=outage", f"hydra.sweep.dir={sweep}", "seed=0,1",
+         "tracking.retries=1"],  # the default 2 adds 2-3 s per failed call: see the next test
         tmp_path,
     )  # fmt: skip
     seconds = time.monotonic() - killed[0]
