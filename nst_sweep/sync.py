@@ -14,11 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.nst_optuna_sweeper import redact, redact_log_records
+from hydra_plugins.nst_optuna_sweeper import redact_log_records
 from nst_sweep.connection import bound_requests, without_credentials
-from nst_sweep.errors import first_line
-from nst_sweep.spool import RUN_FILE, SYNC_COMMAND, describe, pending, sync
-from nst_sweep.tracking import create_run, quiet_mlflow_logging
+from nst_sweep.spool import RUN_FILE, SYNC_COMMAND, describe, is_outage, pending, shown, sync
+from nst_sweep.tracking import create_run, outage_reason, quiet_mlflow_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     bound_requests()
     sent: Counter[str] = Counter()
     left: list[str] = []
-    for path in pending(root):
+    kept = pending(root)
+    for number, path in enumerate(kept):
         uri = without_credentials(args.uri or json.loads((path / RUN_FILE).read_text())["uri"])
 
         def create(client: Any, run: dict[str, Any], uri: str = uri) -> str:
@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         try:
             sync(path, MlflowClient(tracking_uri=uri), create, sent)
         except Exception as exc:
-            left.append(f"{path} ({redact(first_line(exc))})")
+            left.append(f"{shown(path)} ({outage_reason(exc)})")
+            if is_outage(exc):  # the server is away: the other runs would wait for it too
+                left += [shown(p) for p in kept[number + 1 :]]
+                break
     if left:
         print(f"{SYNC_COMMAND}: sent {describe(sent)}; still kept: {'; '.join(left)}; run the "
               "same command again once the tracking server answers", file=sys.stderr)  # fmt: skip

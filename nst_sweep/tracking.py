@@ -207,7 +207,7 @@ class MlflowTracker(Tracker):
         with self._lock:
             if self.outage is not None:
                 return
-            self.outage = _why(exc)
+            self.outage = outage_reason(exc)
         log.warning(
             "tracking: MLflow at %s did not answer (%s); keeping this run's metrics and images "
             "in %s", redact(self.uri), self.outage, self.spool.path,
@@ -228,7 +228,7 @@ class MlflowTracker(Tracker):
         log.info("tracking: MLflow answers again; sent what was kept")
 
 
-def _why(exc: BaseException) -> str:
+def outage_reason(exc: BaseException) -> str:
     """The short reason a call failed: "Connection refused", "timed out", or MLflow's line."""
     text = str(exc)
     errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)

@@ -140,6 +140,14 @@ def test_a_server_killed_mid_sweep_costs_seconds_and_loses_nothing(
     kept = pending(sweep)
     assert {p.parent.parent for p in kept} == {sweep, sweep / "0", sweep / "1"}
 
+    monkeypatch.setenv(connection.RETRIES_ENV, "0")  # the user's own value is kept: no waiting
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as still_away:
+        sync_main([str(sweep)])
+    [line] = capfd.readouterr().err.strip().splitlines()
+    assert still_away.value.code == 1 and "still kept" in line and "Connection refused" in line
+    assert pending(sweep) == kept  # nothing lost while the server is away
+
     server.start()
     sync_main([str(sweep)])
     said = capfd.readouterr().out.strip().splitlines()[-1]
