@@ -11,6 +11,7 @@ them in order and removes what was sent, so running it again never sends anythin
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from collections import Counter
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from hydra_plugins.nst_optuna_sweeper import redact
+from nst_sweep.errors import first_line
 from nst_sweep.names import FAILURE_REASON_TAG, SPOOL_FOLDER
 
 OPS_FILE = "ops.jsonl"
@@ -90,6 +93,17 @@ def is_outage(exc: BaseException) -> bool:
     import sqlalchemy.exc
 
     return isinstance(exc, OSError | requests.RequestException | sqlalchemy.exc.SQLAlchemyError)
+
+
+def outage_reason(exc: BaseException) -> str:
+    """The short reason a call failed: "Connection refused", "timed out", or MLflow's line."""
+    text = str(exc)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    if "timed out" in text or "timeout" in text.lower():
+        return "timed out"
+    return redact(first_line(exc, 200))
 
 
 class Spool:

@@ -16,8 +16,17 @@ from typing import Any
 
 from hydra_plugins.nst_optuna_sweeper import redact_log_records
 from nst_sweep.connection import bound_requests, without_credentials
-from nst_sweep.spool import RUN_FILE, SYNC_COMMAND, describe, is_outage, pending, shown, sync
-from nst_sweep.tracking import create_run, outage_reason, quiet_mlflow_logging
+from nst_sweep.spool import (
+    RUN_FILE,
+    SYNC_COMMAND,
+    describe,
+    is_outage,
+    outage_reason,
+    pending,
+    shown,
+    sync,
+)
+from nst_sweep.tracking import create_run, quiet_mlflow_logging
 
 
 def main(argv: list[str] | None = None) -> None:

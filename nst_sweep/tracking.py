@@ -24,11 +24,10 @@ import numpy as np
 
 from hydra_plugins.nst_optuna_sweeper import redact
 from nst_sweep.connection import bound_requests, quick_requests, without_credentials
-from nst_sweep.errors import first_line
 from nst_sweep.names import LEVEL_METRIC, LOSS_PREFIX, PARENT_RUN_TAG, SECONDS_METRIC
 from nst_sweep.records import StepRecord
 from nst_sweep.settings import TrackingSettings
-from nst_sweep.spool import SYNC_COMMAND, Op, Spool, is_outage, send, shown, sync
+from nst_sweep.spool import SYNC_COMMAND, Op, Spool, is_outage, outage_reason, send, shown, sync
 from nst_sweep.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -226,17 +225,6 @@ class MlflowTracker(Tracker):
         self.spool = Spool(self.spool_dir, self.run_id, self.spool.uri)
         self.outage = None
         log.info("tracking: MLflow answers again; sent what was kept")
-
-
-def outage_reason(exc: BaseException) -> str:
-    """The short reason a call failed: "Connection refused", "timed out", or MLflow's line."""
-    text = str(exc)
-    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if errno:
-        return errno.group(1).strip()
-    if "timed out" in text or "timeout" in text.lower():
-        return "timed out"
-    return redact(first_line(exc, 200))
 
 
 def create_run(client: Any, uri: str, run: Mapping[str, Any]) -> tuple[str, str]:
