@@ -85,9 +85,10 @@ class MlflowServer:
             self.proc.wait()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    found = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+@pytest.fixture()
+def server(tmp_path):
+    (tmp_path / "mlflow-server").mkdir()
+    found = MlflowServer(tmp_path / "mlflow-server")
     found.start()
     yield found
     found.kill()
@@ -103,8 +104,22 @@ def mlflow_environment():
     os.environ.update(saved)
 
 
-# ------------------------------------------------------------------ the result survives the tracker
-def test_a_server_killed_mid_sweep_costs_seconds_and_loses_nothing(
+# ------------------------------------------------------------------ a real tracking server
+def test_a_server_killed_mid_sweep_and_passwords_kept_out(
+    server, cli, image_files, tmp_path, monkeypatch, capfd
+):
+    """Both checks on one server: starting one costs several seconds."""
+    for part in ("secrets", "outage"):
+        (tmp_path / part).mkdir()
+    no_password_reaches_mlflow_the_sweep_files_or_the_output(
+        server, cli, image_files, tmp_path / "secrets", monkeypatch
+    )
+    a_server_killed_mid_sweep_costs_seconds_and_loses_nothing(
+        server, cli, image_files, tmp_path / "outage", monkeypatch, capfd
+    )
+
+
+def a_server_killed_mid_sweep_costs_seconds_and_loses_nothing(
     server, cli, image_files, tmp_path, monkeypatch, capfd
 ):
     """Killed in job 0 of 2: job 0 goes on kept, job 1 starts kept, the sweep ends in seconds
@@ -255,7 +270,7 @@ def test_log_records_are_redacted_whatever_the_logger(caplog):
     assert "http://bob:***@h" in caplog.text and "postgresql://me:***@db/o" in caplog.text
 
 
-def test_no_password_reaches_mlflow_the_sweep_files_or_the_output(
+def no_password_reaches_mlflow_the_sweep_files_or_the_output(
     server, cli, image_files, tmp_path, monkeypatch
 ):
     """A search with the tracking password typed into the URI and the storage's password (query
