@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -30,6 +30,8 @@ from hydra_plugins.nst_optuna_sweeper import (
     current_trial,
     promoted_trial,
     promotion_info,
+    redact,
+    redact_log_records,
     trial_info,
 )
 from nst_sweep.callbacks import read_parent
@@ -83,6 +85,7 @@ class JobContext:
     sweep_dir: str | None = None
     trial: tuple[str, int] | None = None  # (study name, trial number) in an nst_optuna search
     promoted: tuple[str, int] | None = None  # the same, when the job renders a trial again
+    output_dir: str | None = None  # the job's folder: what MLflow did not take is kept there
 
     @classmethod
     def current(cls) -> JobContext:
@@ -91,8 +94,9 @@ class JobContext:
             return cls()
         hydra_cfg = HydraConfig.get()
         overrides = _as_typed(hydra_cfg.overrides.task)
+        output_dir = hydra_cfg.runtime.output_dir
         if hydra_cfg.mode != RunMode.MULTIRUN:
-            return cls(overrides)
+            return cls(overrides, output_dir=output_dir)
         return cls(
             overrides,
             True,
@@ -100,6 +104,7 @@ class JobContext:
             str(hydra_cfg.sweep.dir),
             trial_info(),
             promotion_info(),
+            output_dir,
         )
 
     def run_name(self) -> str | None:
@@ -161,6 +166,11 @@ def open_tracker(tracking: TrackingSettings, job: JobContext) -> Tracker:
             parent_run_id=parent,
             tags={**job.tags(), GIT_COMMIT_TAG: git_commit(), **process_tags()},
             flush_every=tracking.flush_every,
+            spool_dir=job.output_dir,
+            timeout=tracking.timeout,
+            retries=tracking.retries,
+            # The sweep's store answered at its start: an outage since must not lose this job.
+            start_offline=parent is not None,
         )
     except UserError:  # a read-only store: the message names it and the fix already
         raise
@@ -248,8 +258,7 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
     if isinstance(exc, UserError):
         tracker.finish("FAILED", str(exc))
         if not multirun:
-            print(f"nst-sweep: error: {exc}", file=sys.stderr)
-            sys.exit(2)
+            fail(str(exc))
         log.error("job failed: %s", exc)
         return math.nan
     if _is_pruned(exc):  # the sweeper records the trial as PRUNED
@@ -292,8 +301,15 @@ def describe_hydra_error(exc: BaseException) -> str:
     return head
 
 
+def fail(message: str) -> NoReturn:
+    """The one line for bad input: on stderr, without URL passwords, exit code 2."""
+    print(f"nst-sweep: error: {redact(message)}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     """Console entry point (``nst-sweep`` and ``python -m nst_sweep``)."""
+    redact_log_records()  # Hydra logs each job's overrides; a URL in them may hold a password
     # Make Hydra raise instead of printing its own multi-line report and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # A log line that cannot be written (the job's log file on a full disk) is dropped, not
@@ -318,11 +334,9 @@ def _exit_for(exc: BaseException) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     if isinstance(exc, UserError | Rejected):  # the sweeper's search space, the preflight
-        print(f"nst-sweep: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(exc))
     if isinstance(exc, HydraException | OmegaConfBaseException):
-        print(f"nst-sweep: error: {describe_hydra_error(exc)}", file=sys.stderr)
-        sys.exit(2)
+        fail(describe_hydra_error(exc))
     raise exc
 
 

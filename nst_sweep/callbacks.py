@@ -17,19 +17,21 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, load_study, sweep_study_name
+from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, load_study, redact, sweep_study_name
 from nst_sweep.dead_runs import close_dead_runs, process_tags
-from nst_sweep.errors import Rejected
+from nst_sweep.errors import Rejected, first_line
 from nst_sweep.names import (
     GIT_COMMIT_TAG,
     PARENT_FILE,
     ROLE_TAG,
+    SPOOL_FOLDER,
     SWEEP_DIR_TAG,
     SWEEP_OVERRIDES_TAG,
     SWEEP_ROLE,
     SWEEPER_TAG,
 )
 from nst_sweep.settings import TrackingSettings
+from nst_sweep.spool import SYNC_COMMAND, is_outage, pending, shown
 from nst_sweep.tracking import MlflowTracker, git_commit, quiet_mlflow_logging, store_error
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ def read_parent(sweep_dir: str | Path, uri: str) -> str | None:
     if not path.is_file():
         return None
     record = json.loads(path.read_text())
-    return record["run_id"] if record.get("uri") == uri else None
+    return record["run_id"] if record.get("uri") == redact(uri) else None  # no password kept
 
 
 class MlflowSweepCallback(Callback):
@@ -75,15 +77,18 @@ class MlflowSweepCallback(Callback):
                     GIT_COMMIT_TAG: git_commit(),
                     **process_tags(),
                 },
+                spool_dir=sweep_dir,
+                timeout=tracking.timeout,
+                retries=tracking.retries,
             )
         except Exception as exc:
             # Raised as it is, Hydra would print a warning and run every job without a parent.
             raise Rejected(store_error(tracking.uri, exc)) from exc
         self._close_dead_runs()
-        record = {"run_id": self.parent.run_id, "uri": tracking.uri}
+        record = {"run_id": self.parent.run_id, "uri": redact(tracking.uri)}
         (sweep_dir / PARENT_FILE).write_text(json.dumps(record))
         atexit.register(self._abandon)  # Ctrl-C or a crash: don't leave the parent RUNNING
-        log.info("MLflow parent run %s (%s)", self.parent.run_id, tracking.uri)
+        log.info("MLflow parent run %s (%s)", self.parent.run_id, redact(tracking.uri))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent is None:
@@ -102,11 +107,16 @@ class MlflowSweepCallback(Callback):
                 storage, cwd = sweeper.get("storage"), str(config.hydra.runtime.cwd)
                 self._close_dead_runs(load_study(storage, study_name, cwd))
                 log_study_summary(self.parent, storage, study_name, cwd)
-        except Exception:
-            log.exception("could not summarise the sweep in its parent run")
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception("could not summarise the sweep in its parent run")
+            else:  # MLflow is away: the summary reads the children's runs from it
+                log.warning("could not summarise the sweep: %s", first_line(exc))
+                self.parent.lost_contact(exc)  # its end is kept at once, not tried again
         finally:
             self.parent.finish("FINISHED")
             self.parent = None
+        _tell_kept(Path(str(config.hydra.sweep.dir)))
 
     def _close_dead_runs(self, study: Any = None) -> None:
         """Close runs of this experiment left RUNNING by dead processes (``dead_runs.py``)."""
@@ -125,3 +135,14 @@ class MlflowSweepCallback(Callback):
     def _abandon(self) -> None:
         if self.parent is not None:
             self.parent.finish("KILLED", "the sweep process ended before the sweep finished")
+
+
+def _tell_kept(sweep_dir: Path) -> None:
+    """The sweep's last line, when some of its runs could not send everything to MLflow."""
+    kept = pending(sweep_dir)
+    if kept:
+        log.warning(
+            "tracking: %d run(s) of this sweep kept what MLflow did not take, in %s/**/%s; "
+            "send them with: %s %s", len(kept), sweep_dir, SPOOL_FOLDER, SYNC_COMMAND,
+            shown(sweep_dir),
+        )  # fmt: skip

@@ -77,6 +77,7 @@ PARETO_FRONT_ARTIFACT = "pareto_front.json"
 # ------------------------------------------------------------------ files on disk
 OUTPUT_FILE = "result.png"  # where a run writes its image by default (the command: its folder)
 PARENT_FILE = "mlflow_parent.json"  # how the jobs of a sweep find its parent run
+SPOOL_FOLDER = "mlflow_spool"  # what a run could not send to MLflow (nst_sweep/spool.py)
 
 # ------------------------------------------------------------------ optuna trial user attrs
 RESULT_IMAGE_ATTR = "nst.result_image"  # a trial's image file, which its promotion starts from

@@ -102,7 +102,7 @@ def run(
         result = stylize(content, styles, transfer, callback=reporter, extractor=extractor)
     finally:
         reporter.close()
-    save_image(result.image, settings.output)
+    save_image(result.image, settings.output)  # the product, before anything goes to the tracker
     tracker.log_image(RESULT_IMAGE, result.image, step=result.final.step)
     with tempfile.TemporaryDirectory() as tmp:  # a fixed name lets the sweep summary find it
         tracker.log_artifact(save_image(result.image, Path(tmp) / RESULT_ARTIFACT))

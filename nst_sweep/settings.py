@@ -286,6 +286,9 @@ def _weights(value: Any) -> str:
     return text
 
 
+MAX_HTTP_RETRIES = 10  # MLflow refuses more retries per request
+
+
 @dataclass(frozen=True)
 class TrackingSettings:
     """Where and how often a run is logged (``tracking=none`` sets ``enabled: false``)."""
@@ -296,12 +299,17 @@ class TrackingSettings:
     run_name: str | None = None  # None: "job N" / "trial N" in sweeps, MLflow's pick otherwise
     flush_every: int = 25  # steps between asynchronous metric batches
     image_every: int = 50  # steps between snapshot images; 0 = first and last only
+    # Seconds and retries per request to a tracking server; None: the user's
+    # MLFLOW_HTTP_REQUEST_TIMEOUT / _MAX_RETRIES, else nst_sweep/connection.py's 10 s and 2.
+    timeout: int | None = None
+    retries: int | None = None
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
         """From the whole config (its ``tracking`` section)."""
         tracking = as_section(cfg, "tracking")
         run_name = tracking.get("run_name", cls.run_name)
+        timeout, retries = tracking.get("timeout"), tracking.get("retries")
         return cls(
             enabled=as_flag(tracking.get("enabled", cls.enabled), "tracking.enabled"),
             uri=as_text(tracking.get("uri", cls.uri), "tracking.uri"),
@@ -313,6 +321,10 @@ class TrackingSettings:
             image_every=as_integer(
                 tracking.get("image_every", cls.image_every), "tracking.image_every", 0
             ),
+            timeout=None if timeout is None else as_integer(timeout, "tracking.timeout", 1),
+            retries=None
+            if retries is None
+            else as_integer(retries, "tracking.retries", 0, MAX_HTTP_RETRIES),
         )
 
 

@@ -1,7 +1,10 @@
 """MLflow tracking for one transfer: params, batched loss metrics, images, status.
 
-The loop never waits on MLflow: metrics are buffered and sent in batches asynchronously.
-``MlflowTracker`` implements ``tracker.Tracker``; the run layer only sees that interface.
+The loop never waits on MLflow: metrics and images go to MLflow from a background thread. A
+store that stops answering costs one bounded call (``connection.py``); from then on the run's
+calls are kept on disk beside it (``spool.py``) and the run goes on, its image written as
+always. ``MlflowTracker`` implements ``tracker.Tracker``; the run layer only sees that interface.
+Every text it sends passes the one redaction rule, so no URL password reaches MLflow.
 """
 
 from __future__ import annotations
@@ -9,33 +12,32 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import threading
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hydra_plugins.nst_optuna_sweeper import redact
+from nst_sweep.connection import bound_requests, quick_requests, without_credentials
 from nst_sweep.errors import UserError, disk_full, first_line
-from nst_sweep.names import (
-    FAILURE_REASON_TAG,
-    LEVEL_METRIC,
-    LOSS_PREFIX,
-    PARENT_RUN_TAG,
-    SECONDS_METRIC,
-)
+from nst_sweep.names import LEVEL_METRIC, LOSS_PREFIX, PARENT_RUN_TAG, SECONDS_METRIC
 from nst_sweep.records import StepRecord
 from nst_sweep.settings import TrackingSettings
+from nst_sweep.spool import SYNC_COMMAND, Op, Spool, is_outage, outage_reason, send, shown, sync
 from nst_sweep.store_lock import store_lock
-from nst_sweep.stores import check_store, close_on_full_disk, sqlite_path
+from nst_sweep.stores import SQLITE_PREFIX, check_store, close_on_full_disk, sqlite_path
 from nst_sweep.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for one param value
 MAX_TAG_LENGTH = 5000  # MLflow's limit for one tag value
-BATCH_PARAMS = 100  # MLflow's limit of params per log_batch call
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -50,8 +52,19 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def _tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    return {k: redact(str(v))[:MAX_TAG_LENGTH] for k, v in tags.items()}
+
+
 class MlflowTracker(Tracker):
-    """One MLflow run, driven through ``MlflowClient`` (no global active-run state)."""
+    """One MLflow run, driven through ``MlflowClient`` (no global active-run state).
+
+    ``spool_dir`` is where calls MLflow did not take are kept (``<spool_dir>/mlflow_spool/``;
+    the current folder by default); ``timeout`` and ``retries`` bound each HTTP request (None:
+    the user's ``MLFLOW_HTTP_REQUEST_*`` variables, else ``connection.py``'s defaults). With
+    ``start_offline`` (a job of a sweep whose store answered before) a store that does not
+    answer now does not stop the run: it starts kept, and ``nst-sweep-sync`` creates it later.
+    """
 
     def __init__(
         self,
@@ -61,43 +74,52 @@ class MlflowTracker(Tracker):
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
         flush_every: int = TrackingSettings.flush_every,
+        spool_dir: str | Path | None = None,
+        timeout: int | None = None,
+        retries: int | None = None,
+        start_offline: bool = False,
     ):
         from mlflow.tracking import MlflowClient
 
-        _ensure_sqlite_folder(uri)
-        self.uri = uri
-        with store_lock(sqlite_path(uri)):  # a new store's schema is made by one process only
-            self.client = MlflowClient(tracking_uri=uri)
-            self.experiment_id = experiment_id_for(self.client, experiment, uri)
+        bound_requests(timeout, retries)
+        self.uri = without_credentials(uri)
+        _ensure_sqlite_folder(self.uri)
+        self.client = MlflowClient(tracking_uri=self.uri)
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags[PARENT_RUN_TAG] = parent_run_id
-        self.run_id = self.client.create_run(
-            self.experiment_id, run_name=run_name, tags=all_tags
-        ).info.run_id
+        run = {"experiment": experiment, "run_name": run_name, "tags": _tags(all_tags)}
+        self.outage: str | None = None  # why MLflow stopped taking calls; then they are kept
+        self._lock = threading.Lock()
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else Path.cwd()
+        try:
+            with store_lock(sqlite_path(self.uri)):  # one process makes a new store's schema
+                self.experiment_id, self.run_id = create_run(self.client, self.uri, run)
+            self.spool = Spool(self.spool_dir, self.run_id, kept_uri(self.uri))
+        except Exception as exc:
+            if not (start_offline and is_outage(exc)):
+                raise
+            self.experiment_id, self.run_id = None, f"offline-{uuid.uuid4().hex}"
+            self.spool = Spool(self.spool_dir, self.run_id, kept_uri(self.uri), create=run)
+            self.lost_contact(exc)
         self.flush_every = flush_every
-        self._pending: list[Any] = []
-        self._in_flight: list[Any] = []  # asynchronous batches still being written
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="mlflow-tracker")
+        self._in_flight: list[Future[None]] = []
+        self._pending: list[list[Any]] = []
         self._steps_buffered = 0
         self._finished = False
 
-    def log_params(self, params: Mapping[str, str]) -> None:
-        from mlflow.entities import Param
-
-        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
-        for i in range(0, len(items), BATCH_PARAMS):
-            self.client.log_batch(self.run_id, params=items[i : i + BATCH_PARAMS])
+    # ------------------------------------------------------------------ the Tracker interface
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        values = {k: redact(str(v))[:MAX_PARAM_LENGTH] for k, v in params.items()}
+        self._do(Op("params", {"params": values}))
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self._do(Op("tags", {"tags": _tags(tags)}))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
-        self._pending.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
+        self._pending.extend([k, float(v), now, step] for k, v in metrics.items())
 
     def log_step(self, record: StepRecord) -> None:
         metrics = {f"{LOSS_PREFIX}{name}": value for name, value in record.losses().items()}
@@ -111,33 +133,36 @@ class MlflowTracker(Tracker):
             self.flush(synchronous=False)
 
     def flush(self, synchronous: bool = True) -> None:
-        """Send buffered metrics; asynchronous inside the loop, synchronous at the end."""
-        while self._pending:
-            batch, self._pending = self._pending[:1000], self._pending[1000:]
-            operation = self.client.log_batch(self.run_id, metrics=batch, synchronous=synchronous)
-            if operation is not None:
-                self._in_flight.append(operation)
+        """Send buffered metrics from the background thread; wait for it when synchronous."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._later(Op("metrics", {"metrics": batch}))
         if synchronous:
-            for operation in self._in_flight:
-                operation.wait()
-            self._in_flight.clear()
+            in_flight, self._in_flight = self._in_flight, []
+            for future in in_flight:
+                future.result()  # a call MLflow refused (not an outage) raises here
 
     def log_image(self, key: str, image: np.ndarray, step: int = 0) -> None:
         from nst_sweep.images import to_uint8
 
-        self.client.log_image(self.run_id, to_uint8(image), key=key, step=step)
+        data = {"key": key, "step": step, "timestamp": int(time.time() * 1000)}
+        self._later(Op("image", data, to_uint8(image)))
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self._do(Op("text", {"text": redact(text), "artifact_file": artifact_file}))
 
     def log_artifact(self, path: str | Path) -> None:
-        self.client.log_artifact(self.run_id, str(path))
+        self._do(Op("artifact", {"artifact_path": None}, str(path)))
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(self.run_id, figure, artifact_file)
+        self._do(Op("figure", {"artifact_file": artifact_file}, figure))
 
     def finish(self, status: str = "FINISHED", reason: str | None = None) -> None:
-        """End the run; a FAILED run carries its reason as a tag. Safe to call twice."""
+        """End the run; a FAILED run carries its reason as a tag. Safe to call twice.
+
+        After an outage, one quick try sends what was kept; if MLflow still does not answer,
+        the end is kept too and one line says where and how to send it.
+        """
         if self._finished:
             return
         self._finished = True
@@ -146,17 +171,89 @@ class MlflowTracker(Tracker):
         except Exception as exc:  # the run must still end, and the real error must surface
             log.warning("could not send the last metrics to MLflow: %s", exc)
             status, reason = "FAILED", reason or f"logging failed: {exc}"
-        reason = reason[:MAX_TAG_LENGTH] if reason else None
+        finally:
+            self._worker.shutdown()
+        if self.outage is not None:
+            self._retry_kept()
+        end = {"status": status, "reason": redact(reason or "")[:MAX_TAG_LENGTH] or None}
         try:
-            if reason:
-                self.client.set_tag(self.run_id, FAILURE_REASON_TAG, reason)
-            self.client.set_terminated(self.run_id, status=status)
+            self._do(Op("end", {**end, "end_time": int(time.time() * 1000)}))
         except Exception as exc:
             if not disk_full(exc):
                 raise
             # No room for MLflow's journal: close the run in place (sqlite), or say it is open.
-            if not close_on_full_disk(self.uri, self.run_id, status, reason):
+            if not close_on_full_disk(self.uri, self.run_id, status, end["reason"]):
                 log.warning("the disk is full: MLflow run %s could not be closed", self.run_id)
+        if self.outage is not None:
+            log.warning(
+                "tracking: MLflow at %s did not answer (%s); kept %s in %s; send them with: "
+                "%s %s", redact(self.uri), self.outage, self.spool.describe(), self.spool.path,
+                SYNC_COMMAND, shown(self.spool_dir),
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ sending or keeping
+    def _do(self, op: Op) -> None:
+        """Send ``op`` now; after an outage (now or before), keep it in the spool instead."""
+        if self.outage is None:
+            try:
+                send(self.client, self.run_id, op)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self.lost_contact(exc)
+        self.spool.add(op)
+
+    def _later(self, op: Op) -> None:
+        """``_do`` from the background thread, so that the loop does not wait for MLflow."""
+        self._in_flight.append(self._worker.submit(self._do, op))
+
+    def _create(self, client: Any, run: Mapping[str, Any]) -> str:
+        """For a run that started kept: create it once the store answers."""
+        self.experiment_id, run_id = create_run(client, self.uri, run)
+        return run_id
+
+    def lost_contact(self, exc: Exception) -> None:
+        """From now on keep calls instead of sending them (``exc``: why the store is away)."""
+        with self._lock:
+            if self.outage is not None:
+                return
+            self.outage = outage_reason(exc)
+        log.warning(
+            "tracking: MLflow at %s did not answer (%s); keeping this run's metrics and images "
+            "in %s", redact(self.uri), self.outage, self.spool.path,
+        )  # fmt: skip
+
+    def _retry_kept(self) -> None:
+        """One quick try to send what the outage held back (the store may be back)."""
+        try:
+            with quick_requests():
+                if self.spool.is_empty():
+                    self.client.get_run(self.run_id)  # nothing kept yet: is it back?
+                else:
+                    self.run_id = sync(self.spool.path, self.client, self._create)
+        except Exception:  # still away: everything stays kept, in order
+            return
+        self.spool = Spool(self.spool_dir, self.run_id, self.spool.uri)
+        self.outage = None
+        log.info("tracking: MLflow answers again; sent what was kept")
+
+
+def create_run(client: Any, uri: str, run: Mapping[str, Any]) -> tuple[str, str]:
+    """Create ``run`` (experiment, run_name, tags), its experiment too if missing.
+
+    Returns the experiment's and the run's ids.
+    """
+    experiment_id = experiment_id_for(client, run["experiment"], uri)
+    created = client.create_run(experiment_id, run_name=run["run_name"], tags=run["tags"])
+    return experiment_id, created.info.run_id
+
+
+def kept_uri(uri: str) -> str:
+    """The store's URI as a spool keeps it: no password, a sqlite file's path absolute (the
+    sync may run from another folder)."""
+    path = sqlite_path(uri)
+    return redact(uri if path is None else f"{SQLITE_PREFIX}{path.resolve()}")
 
 
 def experiment_id_for(client: Any, name: str, uri: str = "") -> str:
@@ -177,7 +274,7 @@ def experiment_id_for(client: Any, name: str, uri: str = "") -> str:
 def store_error(uri: str, exc: BaseException) -> UserError:
     """The one-line error for a store that cannot be opened."""
     return UserError(
-        f"tracking.uri={uri}: cannot open the MLflow store ({first_line(exc)}); "
+        f"tracking.uri={redact(uri)}: cannot open the MLflow store ({redact(first_line(exc))}); "
         "pass sqlite:///runs/mlflow.db, an http(s):// tracking server, or tracking=none"
     )
 
@@ -204,9 +301,11 @@ def local_artifact_location(uri: str, experiment: str) -> str | None:
 
 
 def quiet_mlflow_logging() -> None:
-    """Keep alembic's migration chatter (first use of a new store) off the console."""
+    """Keep alembic's migration chatter (first use of a new store) and urllib3's "Retrying"
+    lines off the console: a tracking server that does not answer gets one line of ours."""
     for name in ("alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Unnamed CHECK constraint", module="alembic")
     # MLflow logs a traceback for each database error it then raises (or, logging in the
     # background, hands to the run's futures): the command reports it once, in one line.

@@ -22,7 +22,7 @@ def readme_commands() -> list[list[str]]:
     commands = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
-        if not line.startswith(".venv/bin/nst-sweep"):
+        if not re.match(r"\.venv/bin/nst-sweep(\s|$)", line):  # not nst-sweep-sync
             continue
         args = shlex.split(line)[1:]
         if "-m" not in args:

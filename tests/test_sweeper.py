@@ -21,13 +21,13 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from conftest import cli_env
-from hydra_plugins.nst_optuna_sweeper import current_trial, sweep_study_name, trial_info
+from hydra_plugins.nst_optuna_sweeper import current_trial, redact_url, sweep_study_name, trial_info
 from hydra_plugins.nst_optuna_sweeper._search_space import (
     SearchSpaceError,
     build_search_space,
     parse_overrides,
 )
-from hydra_plugins.nst_optuna_sweeper._study import redact_url, resolve_storage_url
+from hydra_plugins.nst_optuna_sweeper._study import resolve_storage_url
 from hydra_plugins.nst_optuna_sweeper.sweeper import NstOptunaSweeper
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,8 @@ Inside a job, :func:`current_trial` gives the running optuna trial (to report an
 found, worked out the same way as the sweeper's own results file (:func:`trial_counts`: trials
 by state). :func:`process_token` names this process and :func:`process_alive` tells whether a
 named process still runs (``processes.py``). Before a sweep, :func:`check_config` checks the
-sweeper's settings as the sweep will use them.
+sweeper's settings as the sweep will use them. :func:`redact` is the one
+rule that keeps URL passwords out of its logs and results file (and any app's, see ``secrets``).
 """
 
 from .checks import CheckedConfig, check_config
@@ -21,6 +22,7 @@ from .results import (
     sweep_study_name,
     trial_counts,
 )
+from .secrets import redact, redact_log_records, redact_url
 
 __all__ = [
     "PROMOTED_KEY",
@@ -38,6 +40,9 @@ __all__ = [
     "promoted_trial",
     "promotion_info",
     "promotions",
+    "redact",
+    "redact_log_records",
+    "redact_url",
     "sweep_study_name",
     "trial_counts",
     "trial_info",

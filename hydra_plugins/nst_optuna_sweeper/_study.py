@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ._settings import SweeperConfigError, first_line
+from .secrets import redact, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,6 @@ def resolve_storage_url(url: str, base_dir: str | Path) -> str:
         return url
     absolute = (Path(base_dir) / sqlite_path).resolve()
     return make_url(url).set(database=str(absolute)).render_as_string(hide_password=False)
-
-
-def redact_url(url: str | None) -> str | None:
-    """The storage URL without its password, for logs and result files."""
-    if url is None:
-        return None
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -194,7 +185,7 @@ def create_study(
         # Unreachable, refused, or not a database: one line, not the driver's traceback.
         raise SweeperConfigError(
             f"hydra.sweeper.storage={redact_url(url)}: cannot open the study "
-            f"({first_line(exc)}); check that the database is up and the URL is right"
+            f"({redact(first_line(exc))}); check that the database is up and the URL is right"
         ) from None
     return study, resolved
 

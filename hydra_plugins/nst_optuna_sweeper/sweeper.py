@@ -179,7 +179,8 @@ class NstOptunaSweeper(Sweeper):
     ) -> tuple[optuna.Study, str | None]:
         """Create or continue the study, reseeded when resumed; returns it and its URL."""
         from ._sampler import make_pruner, sampler_seed
-        from ._study import create_study, redact_url
+        from ._study import create_study
+        from .secrets import redact_url
 
         assert self.config is not None
         study, resolved_url = create_study(
@@ -287,7 +288,7 @@ class NstOptunaSweeper(Sweeper):
     def _write_results(
         self, study: optuna.Study, resolved_url: str | None, launched: Counter[str]
     ) -> None:
-        from ._study import redact_url
+        from .secrets import redact_url
 
         assert self.config is not None
         elapsed = None if self._started is None else time.monotonic() - self._started
