@@ -55,7 +55,8 @@ def check_storage(url: str | None, base_dir: str | Path) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from ._study import _sqlite_path, redact_url, resolve_storage_url
+    from ._study import _sqlite_path, resolve_storage_url
+    from .secrets import redact_url
 
     shown = f"hydra.sweeper.storage={redact_url(url)}"
     try:
