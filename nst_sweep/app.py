@@ -37,6 +37,7 @@ from hydra_plugins.nst_optuna_sweeper import (
 from nst_sweep.callbacks import read_parent
 from nst_sweep.dead_runs import process_tags
 from nst_sweep.errors import Rejected, UserError, disk_full, first_line
+from nst_sweep.folders import release_unused
 from nst_sweep.names import (
     CONFIG_ARTIFACT,
     GIT_COMMIT_TAG,
@@ -303,6 +304,7 @@ def describe_hydra_error(exc: BaseException) -> str:
 
 def fail(message: str) -> NoReturn:
     """The one line for bad input: on stderr, without URL passwords, exit code 2."""
+    release_unused()  # a command rejected before its work leaves no empty run folder
     print(f"nst-sweep: error: {redact(message)}", file=sys.stderr)
     sys.exit(2)
 

@@ -52,6 +52,11 @@ class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self.parent: MlflowTracker | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Hydra's joblib launcher sends its callbacks to the worker processes; the parent run
+        # (threads, locks) stays with the sweep process, which alone closes it.
+        return {**self.__dict__, "parent": None}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Only the tracking group is resolved: the rest may name job-time values (output dir).
         node = config.get("tracking")

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from hydra_plugins.nst_optuna_sweeper import redact
-from nst_sweep.errors import first_line
+from nst_sweep.errors import disk_full, first_line
 from nst_sweep.names import FAILURE_REASON_TAG, SPOOL_FOLDER
 
 OPS_FILE = "ops.jsonl"
@@ -87,6 +87,8 @@ def is_outage(exc: BaseException) -> bool:
     rather than that the call itself was wrong (then sending it later fails the same way)."""
     from mlflow.exceptions import MlflowException
 
+    if disk_full(exc):  # keeping calls on a full disk cannot work: the run fails in one line
+        return False
     if isinstance(exc, MlflowException):
         return exc.error_code not in REFUSED_CODES
     import requests

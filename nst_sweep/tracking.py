@@ -84,7 +84,6 @@ class MlflowTracker(Tracker):
         bound_requests(timeout, retries)
         self.uri = without_credentials(uri)
         _ensure_sqlite_folder(self.uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags[PARENT_RUN_TAG] = parent_run_id
@@ -93,7 +92,9 @@ class MlflowTracker(Tracker):
         self._lock = threading.Lock()
         self.spool_dir = Path(spool_dir) if spool_dir is not None else Path.cwd()
         try:
-            with store_lock(sqlite_path(self.uri)):  # one process makes a new store's schema
+            # One process at a time opens a sqlite store: the first makes a new store's schema.
+            with store_lock(sqlite_path(self.uri)):
+                self.client = MlflowClient(tracking_uri=self.uri)
                 self.experiment_id, self.run_id = create_run(self.client, self.uri, run)
             self.spool = Spool(self.spool_dir, self.run_id, kept_uri(self.uri))
         except Exception as exc:
