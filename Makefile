@@ -21,8 +21,8 @@ install: $(BIN)/python ## Create .venv/ and install the project (editable, with 
 run: ## One style transfer on the bundled samples (extra overrides: ARGS="image.size=128")
 	$(BIN)/nst-sweep $(ARGS)
 
-test: ## Run the test suite (CPU, tiny images, random weights)
-	$(BIN)/python -m pytest $(ARGS)
+test: ## Run the test suite (CPU, tiny images, random weights; two workers, pytest-xdist)
+	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 lint: ## ruff lint + format check
 	$(BIN)/ruff check .
