@@ -121,10 +121,9 @@ def test_format_value(raw: str, expected: str) -> None:
     assert format_value(raw) == expected
 
 
-def test_format_value_truncates_long_values() -> None:
-    out = format_value("x" * 100)
-    assert len(out) <= 40
-    assert out.endswith("...")
+def test_format_value_keeps_long_values_whole() -> None:
+    # Cut at a width, two layer lists that differ in their tail would read the same.
+    assert format_value("x" * 100) == "x" * 100
 
 
 def test_job_labels_shorten_floats_lists_and_unchanged_keys() -> None:
