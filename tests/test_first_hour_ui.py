@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from conftest import REPO, cli_env
 from nst_sweep.links import view_line
 from nst_sweep.names import NOTE_TAG, PARENT_RUN_TAG, ROLE_TAG, SLICE_PLOT, SWEEP_ROLE
+from nst_sweep.reports.curves import loss_curves_figure
 from nst_sweep.reports.labels import job_labels
 from nst_sweep.reports.sheets import _wrap
 from nst_sweep.reports.study_plots import study_figures
@@ -243,3 +244,26 @@ def test_tests_keep_keras_out_of_the_checkout_and_out_is_ignored():
     # The README's `output=out/photo.png` example writes there.
     ignored = subprocess.run(["git", "check-ignore", "-q", "out/photo.png"], cwd=REPO)
     assert ignored.returncode == 0
+
+
+def test_loss_curves_of_a_search_keep_their_panels_and_name_every_job_once():
+    # Twenty trials with long labels: a legend per panel squeezed the panels to nothing.
+    params = [
+        {"loss.content_weight": str(0.1 + i), "loss.style_weight": str(100.0 * 3**i),
+         "layers.style": str(["block1_conv1", "block2_conv1", "block3_conv1"][: 1 + i % 3])}
+        for i in range(20)
+    ]  # fmt: skip
+    labels = job_labels(params)
+    points = [(step, 1.0 + step) for step in range(5)]
+    curves = {label: {"loss/total": points, "loss/style": points} for label in labels}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied ..." fails the test
+        figure = loss_curves_figure(curves)
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw(renderer)
+    (legend,) = figure.legends
+    assert len(legend.get_texts()) == 20
+    box = legend.get_window_extent(renderer)
+    for ax in figure.axes:
+        panel = ax.get_window_extent(renderer)
+        assert panel.height > 100 and not box.overlaps(panel)
