@@ -63,5 +63,5 @@ def sweep_note(swept: Mapping[str, str], overrides: Sequence[str]) -> str:
     lines += [f"- `{key}`: `{values}`" for key, values in swept.items()]
     if not swept:
         lines = ["No key is swept: the jobs differ by their sweeper only.", ""]
-    lines += ["", f"Command: `nst-sweep -m {' '.join(overrides)}`"]
+    lines += ["", f"Overrides (the hydra.* ones aside): `{' '.join(overrides)}`"]
     return "\n".join(lines)
