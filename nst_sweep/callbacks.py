@@ -84,9 +84,8 @@ class MlflowSweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         # Unresolved: an override may hold ${hydra:runtime.output_dir}, set only inside a job.
-        overrides = [
-            str(o) for o in OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-        ]  # type: ignore[union-attr]
+        typed = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        overrides = [str(o) for o in typed]  # type: ignore[union-attr]
         params = config.hydra.sweeper.get("params")  # presets and searches sweep here
         params = {} if params is None else OmegaConf.to_container(params, resolve=False)
         swept = swept_keys(overrides, params)  # type: ignore[arg-type]
