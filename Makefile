@@ -46,8 +46,8 @@ bench-multiscale: ## Term balance by size; single- vs multi-scale at 256/512 px;
 bench-search: ## Plain search vs preview-and-promote at 256 px (time, best full-size score); pruners
 	$(BIN)/python benchmarks/bench_search.py $(ARGS)
 
-ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///runs/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000; prints each experiment's runs-table link
+	$(BIN)/python -m nst_sweep.links $(ARGS)
 
 tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (extra: ARGS=...)
 	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 $(ARGS)

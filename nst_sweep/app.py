@@ -34,7 +34,7 @@ from hydra_plugins.nst_optuna_sweeper import (
     redact_log_records,
     trial_info,
 )
-from nst_sweep.callbacks import read_parent
+from nst_sweep.callbacks import read_parent, read_swept
 from nst_sweep.dead_runs import process_tags
 from nst_sweep.errors import Rejected, UserError, disk_full, first_line
 from nst_sweep.folders import release_unused
@@ -56,6 +56,7 @@ from nst_sweep.progress import ScoreHook
 from nst_sweep.resolvers import register_resolvers
 from nst_sweep.run import run
 from nst_sweep.settings import RunSettings, TrackingSettings
+from nst_sweep.swept import run_name
 from nst_sweep.tracker import NullTracker, Tracker
 from nst_sweep.tracking import (
     MAX_TAG_LENGTH,
@@ -64,6 +65,7 @@ from nst_sweep.tracking import (
     git_commit,
     quiet_mlflow_logging,
     store_error,
+    tell_where,
 )
 from nst_sweep.tune import (
     preview_settings,
@@ -109,11 +111,14 @@ class JobContext:
         )
 
     def run_name(self) -> str | None:
+        if not self.multirun:
+            return None
+        base = f"job {self.job_num}"
         if self.trial is not None:
-            return f"trial {self.trial[1]}"
-        if self.promoted is not None:
-            return f"trial {self.promoted[1]} full size"
-        return f"job {self.job_num}" if self.multirun else None
+            base = f"trial {self.trial[1]}"
+        elif self.promoted is not None:
+            base = f"trial {self.promoted[1]} full size"
+        return run_name(base, self.overrides, read_swept(self.sweep_dir))  # job 3 · tv_weight=10
 
     def tags(self) -> dict[str, str]:
         tags = {OVERRIDES_TAG: " ".join(self.overrides)[:MAX_TAG_LENGTH]}
@@ -241,6 +246,8 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
     except BaseException as exc:
         return _end_failed(exc, tracker, job.multirun)
     tracker.finish("FINISHED")
+    if not job.multirun:  # a sweep's jobs: the sweep's own line comes at its end
+        tell_where(tracker, "run")
     return result.metrics
 
 

@@ -22,6 +22,7 @@ from nst_sweep.dead_runs import close_dead_runs, process_tags
 from nst_sweep.errors import Rejected, first_line
 from nst_sweep.names import (
     GIT_COMMIT_TAG,
+    NOTE_TAG,
     PARENT_FILE,
     ROLE_TAG,
     SPOOL_FOLDER,
@@ -32,7 +33,14 @@ from nst_sweep.names import (
 )
 from nst_sweep.settings import TrackingSettings
 from nst_sweep.spool import SYNC_COMMAND, is_outage, pending, shown
-from nst_sweep.tracking import MlflowTracker, git_commit, quiet_mlflow_logging, store_error
+from nst_sweep.swept import sweep_note, swept_keys
+from nst_sweep.tracking import (
+    MlflowTracker,
+    git_commit,
+    quiet_mlflow_logging,
+    store_error,
+    tell_where,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,14 @@ def read_parent(sweep_dir: str | Path, uri: str) -> str | None:
         return None
     record = json.loads(path.read_text())
     return record["run_id"] if record.get("uri") == redact(uri) else None  # no password kept
+
+
+def read_swept(sweep_dir: str | Path | None) -> list[str]:
+    """The keys this sweep varies (``swept.py``), as its parent run recorded them."""
+    path = Path(sweep_dir) / PARENT_FILE if sweep_dir else None
+    if path is None or not path.is_file():
+        return []
+    return list(json.loads(path.read_text()).get("swept", []))
 
 
 class MlflowSweepCallback(Callback):
@@ -68,7 +84,11 @@ class MlflowSweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         # Unresolved: an override may hold ${hydra:runtime.output_dir}, set only inside a job.
-        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        typed = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        overrides = [str(o) for o in typed]  # type: ignore[union-attr]
+        params = config.hydra.sweeper.get("params")  # presets and searches sweep here
+        params = {} if params is None else OmegaConf.to_container(params, resolve=False)
+        swept = swept_keys(overrides, params)  # type: ignore[arg-type]
         try:
             self.parent = MlflowTracker(
                 uri=tracking.uri,
@@ -77,7 +97,8 @@ class MlflowSweepCallback(Callback):
                 tags={
                     ROLE_TAG: SWEEP_ROLE,
                     SWEEP_DIR_TAG: str(sweep_dir.resolve()),
-                    SWEEP_OVERRIDES_TAG: " ".join(str(o) for o in overrides),  # type: ignore[union-attr]
+                    SWEEP_OVERRIDES_TAG: " ".join(overrides),
+                    NOTE_TAG: sweep_note(swept, overrides),
                     SWEEPER_TAG: str(config.hydra.sweeper.get("_target_", "")),
                     GIT_COMMIT_TAG: git_commit(),
                     **process_tags(),
@@ -90,7 +111,7 @@ class MlflowSweepCallback(Callback):
             # Raised as it is, Hydra would print a warning and run every job without a parent.
             raise Rejected(store_error(tracking.uri, exc)) from exc
         self._close_dead_runs()
-        record = {"run_id": self.parent.run_id, "uri": redact(tracking.uri)}
+        record = {"run_id": self.parent.run_id, "uri": redact(tracking.uri), "swept": list(swept)}
         (sweep_dir / PARENT_FILE).write_text(json.dumps(record))
         atexit.register(self._abandon)  # Ctrl-C or a crash: don't leave the parent RUNNING
         log.info("MLflow parent run %s (%s)", self.parent.run_id, redact(tracking.uri))
@@ -120,6 +141,7 @@ class MlflowSweepCallback(Callback):
                 self.parent.lost_contact(exc)  # its end is kept at once, not tried again
         finally:
             self.parent.finish("FINISHED")
+            tell_where(self.parent, "sweep")
             self.parent = None
         _tell_kept(Path(str(config.hydra.sweep.dir)))
 

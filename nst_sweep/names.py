@@ -50,6 +50,7 @@ SWEEP_OVERRIDES_TAG = "sweep.overrides"
 SWEEPER_TAG = "sweeper"
 SWEEP_JOBS_TAG = "sweep.jobs"
 SWEEP_FAILED_TAG = "sweep.failed_jobs"
+NOTE_TAG = "mlflow.note.content"  # MLflow's own: the run's description (the swept keys)
 STUDY_TRIALS_TAG = "optuna.trials"
 STUDY_STATES_TAG = "optuna.trial_states"  # "complete=3 fail=1 pruned=0 running=0 waiting=0"
 

@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import keras
@@ -81,9 +82,13 @@ class _TransferGraph:
         self.optimizer = None if optimizer.name == "lbfgs" else make_keras_optimizer(optimizer)
         if self.optimizer is not None:  # its variables now, so a level can continue another's
             self.optimizer.build([self.image])
-        self.train_step = tf.function(self._train_step, jit_compile=optimizer.jit_compile)
-        self.evaluate = tf.function(self.terms)
-        self.value_and_grad = tf.function(self._value_and_grad)
+        # Each graph traces its functions once. TensorFlow counts traces per Python function
+        # (its code object), so the graphs of a sweep's jobs (other shapes, layer sets) added
+        # up to a false "retracing" warning from the 5th; a partial is a function of its own
+        # to that count, so only a graph that really traces again would warn.
+        self.train_step = tf.function(partial(self._train_step), jit_compile=optimizer.jit_compile)
+        self.evaluate = tf.function(partial(self.terms))
+        self.value_and_grad = tf.function(partial(self._value_and_grad))
 
     def terms(self, image: tf.Tensor) -> tf.Tensor:
         """[total, content, style, tv] for an RGB [0, 1] image (H, W, 3)."""

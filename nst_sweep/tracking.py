@@ -10,6 +10,7 @@ Every text it sends passes the one redaction rule, so no URL password reaches ML
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import threading
@@ -26,6 +27,7 @@ import numpy as np
 from hydra_plugins.nst_optuna_sweeper import redact
 from nst_sweep.connection import bound_requests, quick_requests, without_credentials
 from nst_sweep.errors import UserError, disk_full, first_line
+from nst_sweep.links import view_line
 from nst_sweep.names import LEVEL_METRIC, LOSS_PREFIX, PARENT_RUN_TAG, SECONDS_METRIC
 from nst_sweep.records import StepRecord
 from nst_sweep.settings import TrackingSettings
@@ -88,6 +90,7 @@ class MlflowTracker(Tracker):
         if parent_run_id:
             all_tags[PARENT_RUN_TAG] = parent_run_id
         run = {"experiment": experiment, "run_name": run_name, "tags": _tags(all_tags)}
+        self.run_name = run_name
         self.outage: str | None = None  # why MLflow stopped taking calls; then they are kept
         self._lock = threading.Lock()
         self.spool_dir = Path(spool_dir) if spool_dir is not None else Path.cwd()
@@ -301,9 +304,21 @@ def local_artifact_location(uri: str, experiment: str) -> str | None:
     return (path.resolve().parent / "mlartifacts" / safe).as_uri()
 
 
+def tell_where(tracker: Tracker, kind: str) -> None:
+    """One line with the link to the run's experiment in MLflow's runs table (``links.py``)."""
+    if not isinstance(tracker, MlflowTracker) or tracker.outage is not None:
+        return  # a kept run is not in MLflow yet: the outage's own line says how to send it
+    line = view_line(kind, tracker.run_name, tracker.uri, tracker.experiment_id)
+    if line is not None:
+        log.info("%s", line)
+
+
 def quiet_mlflow_logging() -> None:
     """Keep alembic's migration chatter (first use of a new store) and urllib3's "Retrying"
-    lines off the console: a tracking server that does not answer gets one line of ours."""
+    lines off the console: a tracking server that does not answer gets one line of ours. So
+    does a finished run: MLflow's own "View run at" line (a tracking server's run page, which
+    MLflow 3 opens in its GenAI view) gives way to ours (``tell_where``)."""
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     for name in ("alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)

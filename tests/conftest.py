@@ -7,6 +7,7 @@ process boundary is what is tested (exit codes as a shell sees them, signals, co
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -26,6 +27,8 @@ from PIL import Image
 from nst_sweep.quiet import import_tensorflow_quietly
 
 REPO = Path(__file__).resolve().parent.parent
+TEST_KERAS_HOME = tempfile.mkdtemp(prefix="nst-sweep-test-keras-home-")
+atexit.register(shutil.rmtree, TEST_KERAS_HOME, ignore_errors=True)
 
 # absl (imported by TensorFlow) closes its handler's stream whenever logging is reconfigured,
 # which Hydra does on every in-process run; its stream must not be one of pytest's captures.
@@ -110,8 +113,9 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("HYDRA_FULL_ERROR", None)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    # Never reach for the network from a test, whatever Keras' cache holds.
-    env.setdefault("KERAS_HOME", str(REPO / "runs" / "test-keras-home"))
+    # Never reach for the network from a test, whatever Keras' cache holds; and leave nothing
+    # in the checkout's runs/ (a temporary folder per test process, removed at its exit).
+    env.setdefault("KERAS_HOME", TEST_KERAS_HOME)
     return env
 
 

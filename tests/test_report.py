@@ -121,10 +121,9 @@ def test_format_value(raw: str, expected: str) -> None:
     assert format_value(raw) == expected
 
 
-def test_format_value_truncates_long_values() -> None:
-    out = format_value("x" * 100)
-    assert len(out) <= 40
-    assert out.endswith("...")
+def test_format_value_keeps_long_values_whole() -> None:
+    # Cut at a width, two layer lists that differ in their tail would read the same.
+    assert format_value("x" * 100) == "x" * 100
 
 
 def test_job_labels_shorten_floats_lists_and_unchanged_keys() -> None:
@@ -289,7 +288,9 @@ def test_loss_curves_figure_axes_lines_and_scales() -> None:
     ]
     assert [len(ax.get_lines()) for ax in axes] == [2, 1, 1, 1]
     assert [ax.get_yscale() for ax in axes] == ["log", "log", "log", "linear"]
-    assert all(ax.get_legend() is not None for ax in axes)
+    # One legend for all panels, every job once (a legend per panel covered the curves).
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["tv_weight=0.001", "tv_weight=1e-5"]
     assert axes[0].get_xlabel() == "step"
     np.testing.assert_array_equal(axes[0].get_lines()[0].get_xdata(), [0, 10, 20])
 

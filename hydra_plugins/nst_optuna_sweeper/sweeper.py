@@ -194,8 +194,12 @@ class NstOptunaSweeper(Sweeper):
         )
         self._check_directions(study)
         if self.settings.objectives:  # reports (and optuna-dashboard) then name the values
+            from optuna.exceptions import ExperimentalWarning
+
             with warnings.catch_warnings():  # "experimental" since optuna 3.2, still there in 5
-                warnings.simplefilter("ignore")
+                warnings.filterwarnings(
+                    "ignore", r".*\bset_metric_names is experimental", ExperimentalWarning
+                )  # only that one: any other warning of the call still shows
                 study.set_metric_names(self.settings.objectives)
         existing = len(study.get_trials(deepcopy=False))
         seed = sampler_seed(self.settings.sampler)

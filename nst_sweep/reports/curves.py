@@ -7,6 +7,7 @@ state or needs a display.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,7 +54,21 @@ def _apply_value_scale(ax: Any, values: np.ndarray) -> None:
 
 
 def _legend_label(label: str) -> str:
-    return label.replace("\n", ", ")
+    return textwrap.fill(label.replace("\n", ", "), LEGEND_WRAP)
+
+
+LEGEND_WRAP = 70  # characters per line of a job's legend entry (whole, wrapped)
+
+
+def _job_colour(index: int, count: int) -> Any:
+    """One colour per job, the same in every panel (one legend serves them all)."""
+    import matplotlib
+
+    if count <= 10:
+        return f"C{index}"
+    if count <= 20:
+        return matplotlib.colormaps["tab20"](index)
+    return matplotlib.colormaps["viridis"](index / (count - 1))
 
 
 def loss_curves_figure(
@@ -62,7 +77,8 @@ def loss_curves_figure(
     """One subplot per metric (loss/total, content, style, tv first), one line per job.
 
     ``curves[job_label][metric] = [(step, value), ...]``. Jobs without a metric (or with no
-    points) get no line in that subplot; non-finite values are drawn as gaps.
+    points) get no line in that subplot; non-finite values are drawn as gaps. One legend below
+    the panels names every job (in the panels, a legend per panel would cover the curves).
     """
     metrics = _order_metrics(
         [m for per_job in curves.values() for m, pts in per_job.items() if pts]
@@ -75,11 +91,16 @@ def loss_curves_figure(
         return fig
 
     nrows, ncols = subplot_grid(len(metrics), 2)
-    fig = Figure(figsize=(6 * ncols, 3.8 * nrows), layout="constrained")
+    labels = [_legend_label(job) for job in curves]
+    columns = 1 if max(len(label) for label in labels) > 35 else 2 if len(labels) > 1 else 1
+    legend_lines = sum(label.count("\n") + 1 for label in labels) / columns
+    height = 3.8 * nrows + 0.3 + 0.2 * legend_lines
+    fig = Figure(figsize=(6 * ncols, height), layout="constrained")
+    handles: dict[str, Any] = {}
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         all_values = []
-        for job, per_job in curves.items():
+        for j, (job, per_job) in enumerate(curves.items()):
             points = sorted(per_job.get(metric, ()), key=lambda p: p[0])
             if not points:
                 continue
@@ -87,12 +108,15 @@ def loss_curves_figure(
             values = np.array([p[1] for p in points], dtype=float)
             all_values.append(values)
             # inf would wreck autoscaling (esp. on log axes); draw it as a gap like NaN.
-            ax.plot(steps, np.where(np.isfinite(values), values, np.nan), label=_legend_label(job))
+            (line,) = ax.plot(steps, np.where(np.isfinite(values), values, np.nan),
+                              color=_job_colour(j, len(curves)), label=labels[j])  # fmt: skip
+            handles.setdefault(job, line)
         _apply_value_scale(ax, np.concatenate(all_values))
         ax.set_title(metric)
         ax.set_xlabel("step")
         ax.set_ylabel(metric)
         ax.grid(True, which="major", alpha=0.3)
-        n_lines = len(ax.get_lines())
-        ax.legend(fontsize="x-small" if n_lines > 6 else "small", ncols=2 if n_lines > 10 else 1)
+    shown = [job for job in curves if job in handles]
+    fig.legend([handles[job] for job in shown], [_legend_label(job) for job in shown],
+               loc="outside lower center", ncols=columns, fontsize="small")  # fmt: skip
     return fig

@@ -10,7 +10,7 @@ from typing import Any
 from hydra_plugins.nst_optuna_sweeper import TRIAL_KEY
 from nst_sweep.names import JOB_NUM_TAG
 
-__all__ = ["DEFAULT_IGNORE", "differing_keys", "format_value", "job_labels"]
+__all__ = ["DEFAULT_IGNORE", "differing_keys", "format_value", "job_labels", "short_names"]
 
 # Keys that differ between jobs without describing the experiment (paths, bookkeeping).
 DEFAULT_IGNORE: frozenset[str] = frozenset(
@@ -27,7 +27,6 @@ DEFAULT_IGNORE: frozenset[str] = frozenset(
 )
 
 UNSET = "(unset)"
-MAX_VALUE_CHARS = 40
 
 
 def differing_keys(
@@ -63,7 +62,8 @@ def format_value(value: Any) -> str:
     """Compact, readable rendering of a (string) parameter value for a caption.
 
     Integers and booleans are kept, floats use 3 significant digits (``1e-5``, ``0.001``,
-    ``1e9``), list/tuple reprs become comma-joined items, long values are truncated.
+    ``1e9``), list/tuple reprs become comma-joined items. Nothing is cut: two values that
+    differ only in their tail (layer lists) must read differently; the sheet wraps them.
     """
     if value is None:
         return "None"
@@ -84,12 +84,10 @@ def format_value(value: Any) -> str:
         out = str(parsed)
     else:
         out = text
-    if len(out) > MAX_VALUE_CHARS:
-        out = out[: MAX_VALUE_CHARS - 3] + "..."
     return out
 
 
-def _short_names(keys: Sequence[str]) -> dict[str, str]:
+def short_names(keys: Sequence[str]) -> dict[str, str]:
     """Shortest dotted suffix of each key that is unique among ``keys``."""
     parts = {key: key.split(".") for key in keys}
     names: dict[str, str] = {}
@@ -122,7 +120,7 @@ def job_labels(
         keys = differing_keys(param_sets, ignore=ignore)
     if not keys:
         return [f"job {i}" for i in range(len(param_sets))]
-    names = _short_names(keys)
+    names = short_names(keys)
     return [
         "\n".join(
             f"{names[key]}={format_value(params[key]) if key in params else UNSET}" for key in keys

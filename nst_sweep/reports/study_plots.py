@@ -7,8 +7,10 @@ front come from the sweeper plugin's public helpers, so plots and results file a
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -96,7 +98,8 @@ def _slice_figure(study: optuna.Study, complete: Sequence[optuna.trial.FrozenTri
     """Objective (first one) against each parameter's value."""
     params = sorted({p for t in complete for p in t.params})
     nrows, ncols = subplot_grid(len(params), 3)
-    fig = Figure(figsize=(4.5 * ncols, 3.5 * nrows), layout="constrained")
+    lines = max((_category_lines(complete, name) for name in params), default=1)
+    fig = Figure(figsize=(4.5 * ncols, (3.3 + 0.2 * lines) * nrows), layout="constrained")
     target = objective_names(study)[0]
     for i, name in enumerate(params):
         ax = fig.add_subplot(nrows, ncols, i + 1)
@@ -104,20 +107,65 @@ def _slice_figure(study: optuna.Study, complete: Sequence[optuna.trial.FrozenTri
         ys = [t.values[0] for t in trials]
         dist = trials[-1].distributions[name]
         if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            choices = [str(c) for c in dist.choices]
-            # Earlier trials may have used choices that a later distribution dropped.
-            choices += sorted({str(t.params[name]) for t in trials} - set(choices))
+            choices = _choices(trials, name)
             xs = [choices.index(str(t.params[name])) for t in trials]
-            ax.set_xticks(range(len(choices)), [format_value(c) for c in choices], rotation=30)
+            ax.set_xticks(range(len(choices)), [_wrapped(c) for c in choices], fontsize="small")
         else:
             xs = [float(t.params[name]) for t in trials]
-            if getattr(dist, "log", False):
-                ax.set_xscale("log")
+            _few_ticks(ax, xs, log=getattr(dist, "log", False))
         ax.scatter(xs, ys, c=[t.number for t in trials], cmap="viridis", s=18)
         ax.set_xlabel(name)
         ax.set_ylabel(target)
         ax.grid(True, alpha=0.3)
     return fig
+
+
+SLICE_TICKS = 4  # numeric ticks per slice: short labels (format_value) that never touch
+TICK_WRAP = 22  # characters per line of a categorical tick label (layer lists wrap)
+
+
+def _choices(trials: Sequence[optuna.trial.FrozenTrial], name: str) -> list[str]:
+    """A categorical parameter's choices, and any an earlier distribution had."""
+    dist = trials[-1].distributions[name]
+    choices = [str(c) for c in dist.choices]  # type: ignore[attr-defined]
+    return choices + sorted({str(t.params[name]) for t in trials} - set(choices))
+
+
+def _wrapped(choice: str) -> str:
+    """A tick label on lines of ``TICK_WRAP`` characters, whole (never cut)."""
+    return textwrap.fill(format_value(choice).replace(",", ", "), TICK_WRAP)
+
+
+def _category_lines(complete: Sequence[optuna.trial.FrozenTrial], name: str) -> int:
+    trials = [t for t in complete if name in t.params]
+    if not isinstance(trials[-1].distributions[name], optuna.distributions.CategoricalDistribution):
+        return 1
+    return max(_wrapped(c).count("\n") + 1 for c in _choices(trials, name))
+
+
+def _few_ticks(ax: Any, xs: Sequence[float], log: bool) -> None:
+    """``SLICE_TICKS`` ticks across the values tried, labelled compactly; no minor labels.
+
+    Matplotlib's log axis labels minor ticks in scientific notation when the values span less
+    than a decade or two, and those labels run into each other.
+    """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    lo, hi = min(xs), max(xs)
+    if log:
+        ax.set_xscale("log")
+    if hi > lo:
+        ticks = (
+            np.geomspace(lo, hi, SLICE_TICKS)
+            if log and lo > 0
+            else np.linspace(lo, hi, SLICE_TICKS)
+        )
+        ticks = [float(f"{t:.2g}") for t in ticks]
+    else:
+        ticks = [lo]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(ticks, [format_value(t) for t in ticks])
 
 
 def _pareto_figure(study: optuna.Study, complete: Sequence[optuna.trial.FrozenTrial]) -> Figure:
