@@ -6,11 +6,12 @@ Inside a job, :func:`current_trial` gives the running optuna trial (to report an
 found, worked out the same way as the sweeper's own results file (:func:`trial_counts`: trials
 by state). :func:`process_token` names this process and :func:`process_alive` tells whether a
 named process still runs (``processes.py``). Before a sweep, :func:`check_config` checks the
-sweeper's settings as the sweep will use them. :func:`redact` is the one
+sweeper's settings as the sweep will use them, and :func:`missing_driver` names what to install
+for a database URL whose driver is missing. :func:`redact` is the one
 rule that keeps URL passwords out of its logs and results file (and any app's, see ``secrets``).
 """
 
-from .checks import CheckedConfig, check_config
+from .checks import CheckedConfig, check_config, missing_driver
 from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, promoted_trial, promotion_info, trial_info
 from .processes import process_alive, process_token
@@ -34,6 +35,7 @@ __all__ = [
     "check_config",
     "current_trial",
     "load_study",
+    "missing_driver",
     "objective_names",
     "process_alive",
     "process_token",
