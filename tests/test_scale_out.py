@@ -3,12 +3,19 @@
 The deployment of the README's "Many workers" section on one machine: a throwaway PostgreSQL
 and a real ``mlflow server`` (``tests/services.py``), and the README's worker command run as
 separate ``nst-sweep`` processes, one of them killed with SIGKILL in the middle of a trial.
+
+The killed worker runs in a PID namespace of its own (``unshare --pid``, as root): to the other
+workers it is then a process on another machine, whose death only the missed heartbeats tell,
+as on a cluster. Where ``unshare`` is not allowed it runs beside them, and they see at once
+that its pid has ended.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,11 +46,14 @@ REPO = Path(__file__).resolve().parents[1]
 README_DB = "postgresql://me@dbhost/optuna"  # the README's placeholders, replaced by the real ones
 README_MLFLOW = "http://mlflow-host:5000"
 TIMEOUT_S = 240
+GRACE_S = 3  # seconds without a heartbeat before a trial of another machine counts as dead
 # Cheap trials: 32 px, random weights, a few steps, no pruning, no promotion; beats every second.
 CHEAP = ["image.size=32", "optimizer.steps=6", "model.weights=random", "progress=false",
          "tune.preview_size=null", "tune.promote=0", "hydra.sweeper.pruner=null",
          "hydra.sweeper.n_trials=2", "hydra.sweeper.heartbeat_interval=1",
-         "hydra.sweeper.grace_period=3", "tracking.experiment=scale"]  # fmt: skip
+         f"hydra.sweeper.grace_period={GRACE_S}", "tracking.experiment=scale"]  # fmt: skip
+# Its own PID namespace: process tokens then tell the other workers nothing (another machine).
+ELSEWHERE = ["unshare", "--pid", "--fork", "--kill-child"]
 
 
 def readme_worker_command() -> list[str]:
@@ -54,7 +64,9 @@ def readme_worker_command() -> list[str]:
     return shlex.split(match.group(1))[1:]
 
 
-def start_worker(cwd: Path, storage: str, tracking: str, seed: int) -> subprocess.Popen:
+def start_worker(
+    cwd: Path, storage: str, tracking: str, seed: int, prefix: list[str] | None = None
+) -> subprocess.Popen:
     """The README's worker command with the real URLs, as its own process (one TF thread)."""
     args = [a.replace(README_DB, storage).replace(README_MLFLOW, tracking)
             for a in readme_worker_command()]  # fmt: skip
@@ -62,13 +74,44 @@ def start_worker(cwd: Path, storage: str, tracking: str, seed: int) -> subproces
     env = {**cli_env(), "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
            "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
     return subprocess.Popen(
-        [sys.executable, "-m", "nst_sweep", *args, *CHEAP, f"hydra.sweeper.sampler.seed={seed}"],
+        [*(prefix or []), sys.executable, "-m", "nst_sweep", *args, *CHEAP,
+         f"hydra.sweeper.sampler.seed={seed}"],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 
-def running_trial_with_a_run(postgres: Any, pid: int) -> int | None:
-    """The number of a RUNNING trial of process ``pid`` whose MLflow run is RUNNING, if any."""
+def can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run([*ELSEWHERE, "true"], capture_output=True).returncode == 0
+
+
+def worker_pid(proc: subprocess.Popen, elsewhere: bool) -> int:
+    """The pid of the Python process of a worker (under ``unshare``: its only child)."""
+    deadline = time.monotonic() + 30
+    while elsewhere and time.monotonic() < deadline:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    assert not elsewhere, "unshare started no worker"
+    return proc.pid
+
+
+def token_pattern(pid: int) -> str:
+    """A LIKE pattern for the JSON process token (``processes.py``) of process ``pid``: its
+    pid as it sees it and its PID namespace."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    inner = fields["NSpid"].split()[-1]
+    namespace = os.stat(f"/proc/{pid}/ns/pid").st_ino
+    return f'"%/{inner}/%.{namespace}.%'
+
+
+def running_trial_with_a_run(postgres: Any, pattern: str) -> int | None:
+    """The number of a RUNNING trial whose process token matches ``pattern`` and whose
+    MLflow run is RUNNING, if any."""
     import psycopg
 
     try:
@@ -76,7 +119,7 @@ def running_trial_with_a_run(postgres: Any, pid: int) -> int | None:
             numbers = [row[0] for row in db.execute(
                 "SELECT t.number FROM trials t JOIN trial_system_attributes a "
                 "ON a.trial_id = t.trial_id WHERE t.state = 'RUNNING' AND a.key = %s "
-                "AND a.value_json LIKE %s", (PROCESS_ATTR, f'"%/{pid}/%'))]  # fmt: skip
+                "AND a.value_json LIKE %s", (PROCESS_ATTR, pattern))]  # fmt: skip
         if not numbers:
             return None
         with psycopg.connect(postgres.url("mlflow")) as db:
@@ -90,23 +133,25 @@ def running_trial_with_a_run(postgres: Any, pid: int) -> int | None:
     return None if found is None else int(found[0])
 
 
-def kill_mid_trial(postgres: Any, proc: subprocess.Popen, timeout: float = 150) -> int:
-    """SIGKILL ``proc`` while one of its trials and that trial's MLflow run are RUNNING.
+def kill_mid_trial(postgres: Any, proc: subprocess.Popen, pid: int, timeout: float = 150) -> int:
+    """SIGKILL worker ``pid`` (of ``proc``) while one of its trials and that trial's MLflow run
+    are RUNNING; returns the trial's number.
 
     The process is stopped (SIGSTOP) first and the trial checked again, so that the kill
-    surely lands mid-trial; returns the trial's number.
+    surely lands mid-trial.
     """
+    pattern = token_pattern(pid)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[0][-4000:]
-        if running_trial_with_a_run(postgres, proc.pid) is not None:
-            proc.send_signal(signal.SIGSTOP)
-            number = running_trial_with_a_run(postgres, proc.pid)
+        if running_trial_with_a_run(postgres, pattern) is not None:
+            os.kill(pid, signal.SIGSTOP)
+            number = running_trial_with_a_run(postgres, pattern)
             if number is not None:
-                proc.send_signal(signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
                 proc.communicate()
                 return number
-            proc.send_signal(signal.SIGCONT)  # it finished the trial meanwhile: the next one
+            os.kill(pid, signal.SIGCONT)  # it finished the trial meanwhile: the next one
         time.sleep(0.1)
     raise AssertionError("the worker never ran a trial")
 
@@ -121,12 +166,19 @@ def test_three_workers_one_killed_mid_trial_lose_nothing(
     postgres: Any, pg_mlflow_server: Any, tmp_path: Path
 ) -> None:
     storage, tracking = postgres.url("optuna"), pg_mlflow_server.url
+    elsewhere = can_unshare()
     # Two workers start together; one is killed in its first trial; one more joins after.
     first = start_worker(tmp_path, storage, tracking, 1)
-    doomed = start_worker(tmp_path, storage, tracking, 2)
-    dead = kill_mid_trial(postgres, doomed)
+    doomed = start_worker(tmp_path, storage, tracking, 2, ELSEWHERE if elsewhere else None)
+    pid = worker_pid(doomed, elsewhere)
+    dead = kill_mid_trial(postgres, doomed, pid)
+    if elsewhere:  # its trial is dead to the others once it has missed beats for GRACE_S
+        time.sleep(GRACE_S + 1)
     joined = start_worker(tmp_path, storage, tracking, 3)
     finish(first, joined)
+    # How the others tell the trial (and the runs) of the killed worker are dead.
+    trial_reason = f"no heartbeat for over {GRACE_S} s" if elsewhere else f"pid {pid}"
+    run_reason = "stopped beating" if elsewhere else f"pid {pid}"
 
     study = optuna.load_study(study_name="shared", storage=storage)
     trials = study.get_trials()
@@ -135,7 +187,7 @@ def test_three_workers_one_killed_mid_trial_lose_nothing(
     assert by_state == {TrialState.COMPLETE: 4, TrialState.FAIL: 1}  # nothing RUNNING or WAITING
     killed = trials[dead]
     assert killed.state == TrialState.FAIL
-    assert f"pid {doomed.pid}" in killed.user_attrs["fail_reason"]
+    assert trial_reason in killed.user_attrs["fail_reason"]
     [retry] = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == dead]
     assert retry.number > dead and retry.params == killed.params
     assert retry.state == TrialState.COMPLETE
@@ -156,9 +208,11 @@ def test_three_workers_one_killed_mid_trial_lose_nothing(
             assert run.info.status == "FINISHED" and run.data.metrics[SCORE_METRIC] == trial.value
         else:
             assert run.info.status in ("KILLED", "FAILED")
-            assert f"pid {doomed.pid}" in run.data.tags[FAILURE_REASON_TAG]
+            assert run_reason in run.data.tags[FAILURE_REASON_TAG]
     statuses = Counter(p.info.status for p in parents.values())
     assert statuses == {"FINISHED": 2, "KILLED": 1}
+    [closed] = [p for p in parents.values() if p.info.status == "KILLED"]
+    assert run_reason in closed.data.tags[FAILURE_REASON_TAG]
 
 
 def test_a_database_url_without_its_driver_fails_in_one_line_naming_the_extra(
