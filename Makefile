@@ -37,7 +37,7 @@ format: ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-step bench-trials bench-multiscale bench-search ## All benchmarks below (about 2 hours on 2 cores)
+bench: bench-step bench-trials bench-multiscale bench-search bench-workers ## All benchmarks below (about 2 hours on 2 cores)
 
 bench-step: ## Seconds per Adam step at 128 px: project vs a tutorial-style loop, and with XLA
 	$(BIN)/python benchmarks/bench_step.py $(ARGS)

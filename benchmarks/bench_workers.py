@@ -10,7 +10,9 @@ load hits them alike.
 
 Two rates per case: *steady*, trials per hour between the first trial's start and the last
 trial's end (what a long search gets), and *wall*, trials per hour from launch to the last
-worker's exit (with TensorFlow's import and the network's build, paid once per worker).
+worker's exit (with TensorFlow's import and the network's build, paid once per worker). Beside
+them the workers' CPU seconds per trial (launch to exit) and the machine's load average while
+the case ran: on a machine other work shares, the load says how many cores were really free.
 
     python benchmarks/bench_workers.py [--rounds 2] [--trials 6] [--steps 50] [--size 64]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,7 +50,8 @@ def run_case(folder: Path, workers: int, trials: int, steps: int, size: int) -> 
             "tracking.experiment=bench"]  # fmt: skip
     env = {**os.environ, **ONE_THREAD}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    began = time.time()
+    began, cpu = time.time(), _children_cpu()
+    load = os.getloadavg()[0]
     procs = [
         subprocess.Popen([*args, f"hydra.sweeper.sampler.seed={i}"], cwd=folder, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -57,7 +61,8 @@ def run_case(folder: Path, workers: int, trials: int, steps: int, size: int) -> 
         _, err = proc.communicate()
         if proc.returncode:
             raise SystemExit(f"a worker failed:\n{err[-3000:]}")
-    wall = time.time() - began
+    wall, cpu = time.time() - began, _children_cpu() - cpu
+    load = (load + os.getloadavg()[0]) / 2
     done = optuna.load_study(study_name=study_name, storage=storage).get_trials(
         states=(TrialState.COMPLETE,)
     )
@@ -65,7 +70,14 @@ def run_case(folder: Path, workers: int, trials: int, steps: int, size: int) -> 
     first = min(t.datetime_start for t in done if t.datetime_start)
     last = max(t.datetime_complete for t in done if t.datetime_complete)
     steady = (last - first).total_seconds()
-    return {"steady": 3600 * len(done) / steady, "wall": 3600 * len(done) / wall}
+    return {"steady": 3600 * len(done) / steady, "wall": 3600 * len(done) / wall,
+            "cpu": cpu / len(done), "load": load}  # fmt: skip
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's ended children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -87,12 +99,14 @@ def main() -> None:
     print(f"{args.size} px, {args.steps} Adam steps per trial, {args.trials} trials per worker, "
           f"random weights, one TF thread per worker, {os.cpu_count()} cores, "
           f"{args.rounds} round(s), medians")  # fmt: skip
-    print("| workers | trials/hour (steady) | trials/hour (launch to exit) |")
-    print("|---|---|---|")
-    median = {n: {k: statistics.median(r[k] for r in rates[n]) for k in ("steady", "wall")}
-              for n in cases}  # fmt: skip
+    print("| workers | trials/hour (steady) | trials/hour (launch to exit) | CPU s per trial "
+          "| load average |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    keys = ("steady", "wall", "cpu", "load")
+    median = {n: {k: statistics.median(r[k] for r in rates[n]) for k in keys} for n in cases}
     for n in cases:
-        print(f"| {n} | {median[n]['steady']:.0f} | {median[n]['wall']:.0f} |")
+        m = median[n]
+        print(f"| {n} | {m['steady']:.0f} | {m['wall']:.0f} | {m['cpu']:.1f} | {m['load']:.1f} |")
     print(
         f"ratio 2 workers / 1: steady {median[2]['steady'] / median[1]['steady']:.2f}, "
         f"launch to exit {median[2]['wall'] / median[1]['wall']:.2f}"
