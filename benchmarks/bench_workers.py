@@ -11,8 +11,9 @@ load hits them alike.
 Two rates per case: *steady*, trials per hour between the first trial's start and the last
 trial's end (what a long search gets), and *wall*, trials per hour from launch to the last
 worker's exit (with TensorFlow's import and the network's build, paid once per worker). Beside
-them the workers' CPU seconds per trial (launch to exit) and the machine's load average while
-the case ran: on a machine other work shares, the load says how many cores were really free.
+them the workers' CPU seconds per trial and the cores they kept busy (both launch to exit), and
+the machine's load average while the case ran: where other work shares the machine, "cores
+busy" is what the workers got, and the rates scale with it, not with the number of workers.
 
     python benchmarks/bench_workers.py [--rounds 2] [--trials 6] [--steps 50] [--size 64]
 """
@@ -71,7 +72,7 @@ def run_case(folder: Path, workers: int, trials: int, steps: int, size: int) -> 
     last = max(t.datetime_complete for t in done if t.datetime_complete)
     steady = (last - first).total_seconds()
     return {"steady": 3600 * len(done) / steady, "wall": 3600 * len(done) / wall,
-            "cpu": cpu / len(done), "load": load}  # fmt: skip
+            "cpu": cpu / len(done), "cores": cpu / wall, "load": load}  # fmt: skip
 
 
 def _children_cpu() -> float:
@@ -100,13 +101,14 @@ def main() -> None:
           f"random weights, one TF thread per worker, {os.cpu_count()} cores, "
           f"{args.rounds} round(s), medians")  # fmt: skip
     print("| workers | trials/hour (steady) | trials/hour (launch to exit) | CPU s per trial "
-          "| load average |")  # fmt: skip
-    print("|---|---|---|---|---|")
-    keys = ("steady", "wall", "cpu", "load")
+          "| cores busy | load average |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    keys = ("steady", "wall", "cpu", "cores", "load")
     median = {n: {k: statistics.median(r[k] for r in rates[n]) for k in keys} for n in cases}
     for n in cases:
         m = median[n]
-        print(f"| {n} | {m['steady']:.0f} | {m['wall']:.0f} | {m['cpu']:.1f} | {m['load']:.1f} |")
+        print(f"| {n} | {m['steady']:.0f} | {m['wall']:.0f} | {m['cpu']:.1f} | {m['cores']:.2f} "
+              f"| {m['load']:.1f} |")  # fmt: skip
     print(
         f"ratio 2 workers / 1: steady {median[2]['steady'] / median[1]['steady']:.2f}, "
         f"launch to exit {median[2]['wall'] / median[1]['wall']:.2f}"
