@@ -57,7 +57,7 @@ ELSEWHERE = ["unshare", "--pid", "--fork", "--kill-child"]
 
 
 def readme_worker_command() -> list[str]:
-    """The README's worker command (the line after its ``# worker`` comment), as arguments."""
+    """The README's worker command (the line after its ``# One more worker`` comment)."""
     text = (REPO / "README.md").read_text().replace("\\\n", " ")
     match = re.search(r"# One more worker[^\n]*\n\s*(\.venv/bin/nst-sweep [^\n]+)", text)
     assert match, "README.md lost its worker command"
@@ -90,9 +90,13 @@ def worker_pid(proc: subprocess.Popen, elsewhere: bool) -> int:
     """The pid of the Python process of a worker (under ``unshare``: its only child)."""
     deadline = time.monotonic() + 30
     while elsewhere and time.monotonic() < deadline:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        if children:
-            return int(children[0])
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):  # ended meanwhile
+                continue
+            if fields[1] == str(proc.pid):  # its parent is unshare
+                return int(stat.parent.name)
         time.sleep(0.05)
     assert not elsewhere, "unshare started no worker"
     return proc.pid
@@ -167,15 +171,23 @@ def test_three_workers_one_killed_mid_trial_lose_nothing(
 ) -> None:
     storage, tracking = postgres.url("optuna"), pg_mlflow_server.url
     elsewhere = can_unshare()
-    # Two workers start together; one is killed in its first trial; one more joins after.
-    first = start_worker(tmp_path, storage, tracking, 1)
-    doomed = start_worker(tmp_path, storage, tracking, 2, ELSEWHERE if elsewhere else None)
-    pid = worker_pid(doomed, elsewhere)
-    dead = kill_mid_trial(postgres, doomed, pid)
-    if elsewhere:  # its trial is dead to the others once it has missed beats for GRACE_S
-        time.sleep(GRACE_S + 1)
-    joined = start_worker(tmp_path, storage, tracking, 3)
-    finish(first, joined)
+    procs = []
+    try:
+        # Two workers start together; one is killed in its first trial; one more joins after.
+        procs.append(first := start_worker(tmp_path, storage, tracking, 1))
+        doomed = start_worker(tmp_path, storage, tracking, 2, ELSEWHERE if elsewhere else None)
+        procs.append(doomed)
+        pid = worker_pid(doomed, elsewhere)
+        dead = kill_mid_trial(postgres, doomed, pid)
+        if elsewhere:  # its trial is dead to the others once it has missed beats for GRACE_S
+            time.sleep(GRACE_S + 1)
+        procs.append(joined := start_worker(tmp_path, storage, tracking, 3))
+        finish(first, joined)
+    finally:  # a failed step leaves no worker behind
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     # How the others tell the trial (and the runs) of the killed worker are dead.
     trial_reason = f"no heartbeat for over {GRACE_S} s" if elsewhere else f"pid {pid}"
     run_reason = "stopped beating" if elsewhere else f"pid {pid}"
@@ -191,6 +203,8 @@ def test_three_workers_one_killed_mid_trial_lose_nothing(
     [retry] = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == dead]
     assert retry.number > dead and retry.params == killed.params
     assert retry.state == TrialState.COMPLETE
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert sum(t.params == killed.params for t in complete) == 1  # run again once, not twice
 
     client = MlflowClient(tracking)
     runs = client.search_runs([client.get_experiment_by_name("scale").experiment_id])
