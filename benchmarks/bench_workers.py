@@ -54,9 +54,9 @@ def run_case(folder: Path, workers: int, trials: int, steps: int, size: int) -> 
     began, cpu = time.time(), _children_cpu()
     load = os.getloadavg()[0]
     procs = [
-        subprocess.Popen([*args, f"hydra.sweeper.sampler.seed={i}"], cwd=folder, env=env,
+        subprocess.Popen([*args, "hydra.sweeper.sampler.seed=null"], cwd=folder, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for i in range(workers)
+        for _ in range(workers)
     ]  # fmt: skip
     for proc in procs:
         _, err = proc.communicate()

@@ -65,7 +65,7 @@ def readme_worker_command() -> list[str]:
 
 
 def start_worker(
-    cwd: Path, storage: str, tracking: str, seed: int, prefix: list[str] | None = None
+    cwd: Path, storage: str, tracking: str, prefix: list[str] | None = None
 ) -> subprocess.Popen:
     """The README's worker command with the real URLs, as its own process (one TF thread)."""
     args = [a.replace(README_DB, storage).replace(README_MLFLOW, tracking)
@@ -74,8 +74,7 @@ def start_worker(
     env = {**cli_env(), "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
            "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
     return subprocess.Popen(
-        [*(prefix or []), sys.executable, "-m", "nst_sweep", *args, *CHEAP,
-         f"hydra.sweeper.sampler.seed={seed}"],
+        [*(prefix or []), sys.executable, "-m", "nst_sweep", *args, *CHEAP],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -174,14 +173,14 @@ def test_three_workers_one_killed_mid_trial_lose_nothing(
     procs = []
     try:
         # Two workers start together; one is killed in its first trial; one more joins after.
-        procs.append(first := start_worker(tmp_path, storage, tracking, 1))
-        doomed = start_worker(tmp_path, storage, tracking, 2, ELSEWHERE if elsewhere else None)
+        procs.append(first := start_worker(tmp_path, storage, tracking))
+        doomed = start_worker(tmp_path, storage, tracking, ELSEWHERE if elsewhere else None)
         procs.append(doomed)
         pid = worker_pid(doomed, elsewhere)
         dead = kill_mid_trial(postgres, doomed, pid)
         if elsewhere:  # its trial is dead to the others once it has missed beats for GRACE_S
             time.sleep(GRACE_S + 1)
-        procs.append(joined := start_worker(tmp_path, storage, tracking, 3))
+        procs.append(joined := start_worker(tmp_path, storage, tracking))
         finish(first, joined)
     finally:  # a failed step leaves no worker behind
         for proc in procs:
