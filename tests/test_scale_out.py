@@ -253,3 +253,16 @@ def test_services_fail_in_ci_when_postgresql_is_missing(monkeypatch: Any) -> Non
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         missing("no initdb")
+
+
+def test_a_study_database_that_is_down_fails_in_one_line(cli: Any, tmp_path: Path) -> None:
+    from services import free_port
+
+    url = f"postgresql://me:pw@127.0.0.1:{free_port()}/optuna"  # nothing listens there
+    proc = cli(["-m", "search=optuna", "tracking=none", f"hydra.sweeper.storage={url}"], tmp_path)
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    shown = "hydra.sweeper.storage=" + url.replace(":pw@", ":***@")
+    assert line.startswith(f"nst-sweep: error: {shown}: cannot open the study")
+    assert line.endswith("check that the database is up and the URL is right")
+    assert "pw@" not in line
