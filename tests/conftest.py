@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +23,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nst_sweep.quiet import import_tensorflow_quietly
+
 REPO = Path(__file__).resolve().parent.parent
 
 # absl (imported by TensorFlow) closes its handler's stream whenever logging is reconfigured,
 # which Hydra does on every in-process run; its stream must not be one of pytest's captures.
 absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+# TensorFlow is imported the way the command imports it (its C++ start-up lines muted), before any
+# test: else its first device probe writes "failed call to cuInit" into a test's captured stderr.
+import_tensorflow_quietly()
 
 
 def synthetic_content(size: int = 48) -> np.ndarray:
@@ -63,6 +71,30 @@ def weights_file(tmp_path_factory, vgg_random) -> Path:
     path = tmp_path_factory.mktemp("weights") / "vgg19_random.weights.h5"
     vgg_random.save_weights(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def template_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An empty MLflow sqlite store with its tables, made once: a new store's migrations take
+    seconds (they sync to disk many times; in memory, /dev/shm, they don't), a copy of this
+    file milliseconds."""
+    shm = Path("/dev/shm")
+    use_shm = shm.is_dir() and os.access(shm, os.W_OK)
+    folder = Path(tempfile.mkdtemp(dir=shm)) if use_shm else tmp_path_factory.mktemp("template")
+    path = folder / "mlflow.db"
+    from mlflow.tracking import MlflowClient  # here: most tests never need MLflow
+
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    yield path
+    if use_shm:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def store(tmp_path: Path, template_store: Path) -> Path:
+    """``<tmp_path>/mlflow.db``, a fresh MLflow store with its tables."""
+    shutil.copyfile(template_store, tmp_path / "mlflow.db")
+    return tmp_path / "mlflow.db"
 
 
 @pytest.fixture()

@@ -168,7 +168,7 @@ def test_tracking_none_run_succeeds_and_writes_the_image(tmp_path, image_files, 
     assert not (tmp_path / "runs" / "mlflow.db").exists()  # nothing tracked
 
 
-def test_sigterm_ends_the_run_killed(tmp_path, image_files):
+def test_sigterm_ends_the_run_killed(tmp_path, image_files, store):
     """A kill (scheduler, CI cancel) closes the MLflow run as KILLED, exit 128 + 15."""
     import signal
     import subprocess
@@ -176,7 +176,9 @@ def test_sigterm_ends_the_run_killed(tmp_path, image_files):
     import time
 
     content, style = image_files
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # The store exists before the process starts: this test's client polls it, and MLflow's
+    # migration of a new store is not safe against a second process opening it meanwhile.
+    uri = f"sqlite:///{store}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "nst_sweep", f"content={content}", f"style={style}",
          "image.size=32", "model.weights=random", "optimizer.steps=100000",
@@ -188,9 +190,7 @@ def test_sigterm_ends_the_run_killed(tmp_path, image_files):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # wait until the loop has logged a few steps
             time.sleep(0.5)
-            found = (
-                client.get_experiment_by_name("term") if (tmp_path / "mlflow.db").exists() else None
-            )
+            found = client.get_experiment_by_name("term")
             runs = client.search_runs([found.experiment_id]) if found else []
             if runs and len(client.get_metric_history(runs[0].info.run_id, "loss/total")) > 3:
                 break

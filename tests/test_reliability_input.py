@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,28 +76,6 @@ def read_only() -> Iterator[Callable[[Path], Path]]:
         if mounted:
             _command("umount", "-l", str(folder))
         folder.chmod(0o755)
-
-
-@pytest.fixture(scope="module")
-def template_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An empty MLflow sqlite store with its tables, made once: a new store's migrations take
-    seconds (they sync to disk many times; in memory, /dev/shm, they don't), a copy of this
-    file milliseconds."""
-    shm = Path("/dev/shm")
-    use_shm = shm.is_dir() and os.access(shm, os.W_OK)
-    folder = Path(tempfile.mkdtemp(dir=shm)) if use_shm else tmp_path_factory.mktemp("template")
-    path = folder / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    yield path
-    if use_shm:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture()
-def store(tmp_path: Path, template_store: Path) -> Path:
-    """``<tmp_path>/mlflow.db``, a fresh MLflow store with its tables."""
-    shutil.copyfile(template_store, tmp_path / "mlflow.db")
-    return tmp_path / "mlflow.db"
 
 
 def statuses(db: Path) -> list[tuple[str, str | None]]:
@@ -347,7 +324,7 @@ def test_a_disk_that_fills_mid_run_ends_in_one_line_and_a_failed_run(
         fill(disk, leave=150_000)
         proc = cli(
             [f"content={content}", f"style={style}", "image.size=32", "model.weights=random",
-             "optimizer.steps=3000", "progress=false", f"tracking.uri={uri}",
+             "optimizer.steps=300", "progress=false", f"tracking.uri={uri}",
              "tracking.image_every=1", "tracking.flush_every=1"],
             disk,
         )  # fmt: skip
