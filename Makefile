@@ -6,7 +6,7 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench bench-step bench-trials bench-multiscale bench-search ui tune \
-	dashboard clean
+	dashboard clean services worker bench-workers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -21,6 +21,11 @@ install: $(BIN)/python ## Create .venv/ and install the project (editable, with 
 run: ## One style transfer on the bundled samples (extra overrides: ARGS="image.size=128")
 	$(BIN)/nst-sweep $(ARGS)
 
+services: ## Install PostgreSQL for the tests' throwaway server (apt-get, as root) unless initdb is there
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL: $$(ls -d /usr/lib/postgresql/*/bin | tail -1)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "make services: PostgreSQL is missing; run it as root (sudo make services)" >&2; exit 2; \
+	else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; fi
+
 test: ## Run the test suite (CPU, tiny images, random weights; two workers, pytest-xdist)
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
@@ -32,7 +37,7 @@ format: ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-step bench-trials bench-multiscale bench-search ## All benchmarks below (about 2 hours on 2 cores)
+bench: bench-step bench-trials bench-multiscale bench-search bench-workers ## All benchmarks below (about 2 hours on 2 cores)
 
 bench-step: ## Seconds per Adam step at 128 px: project vs a tutorial-style loop, and with XLA
 	$(BIN)/python benchmarks/bench_step.py $(ARGS)
@@ -43,6 +48,9 @@ bench-trials: ## Fixed cost per job of a 64 px multirun, with and without the pe
 bench-multiscale: ## Term balance by size; single- vs multi-scale at 256/512 px; preview vs final
 	$(BIN)/python benchmarks/bench_multiscale.py $(ARGS)
 
+bench-workers: ## Trials per hour of 1 and 2 workers on one study (64 px, one TF thread each)
+	$(BIN)/python benchmarks/bench_workers.py $(ARGS)
+
 bench-search: ## Plain search vs preview-and-promote at 256 px (time, best full-size score); pruners
 	$(BIN)/python benchmarks/bench_search.py $(ARGS)
 
@@ -51,6 +59,11 @@ ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000; prints each exper
 
 tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (extra: ARGS=...)
 	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 $(ARGS)
+
+worker: ## One more search worker on a shared study: STORAGE=postgresql://... TRACKING=http://... (ARGS=...)
+	@test -n "$(STORAGE)" -a -n "$(TRACKING)" || { echo "make worker: pass STORAGE=<study database URL> TRACKING=<MLflow server URL>, e.g. STORAGE=postgresql://me@dbhost/optuna TRACKING=http://mlflow-host:5000" >&2; exit 2; }
+	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.storage=$(STORAGE) tracking.uri=$(TRACKING) \
+		hydra.sweeper.sampler.seed=null $(ARGS)
 
 dashboard: ## optuna-dashboard over runs/optuna.db on http://127.0.0.1:8080 (installs the extra)
 	@test -s runs/optuna.db || { echo "runs/optuna.db has no study yet: run 'make tune' first" >&2; exit 2; }

@@ -17,7 +17,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, load_study, redact, sweep_study_name
+from hydra_plugins.nst_optuna_sweeper import (
+    SWEEPER_TARGET,
+    dead_processes,
+    load_study,
+    redact,
+    sweep_study_name,
+)
 from nst_sweep.dead_runs import close_dead_runs, process_tags
 from nst_sweep.errors import Rejected, first_line
 from nst_sweep.names import (
@@ -155,6 +161,7 @@ class MlflowSweepCallback(Callback):
                 self.parent.experiment_id,
                 study.study_name if study else None,
                 states,
+                dead_processes(study) if study else (),
             )
         except Exception:  # housekeeping: the sweep goes on without it
             log.exception("could not close the runs left RUNNING by dead processes")

@@ -5,7 +5,8 @@ plugin's process token, ``host/pid/...``). A sweep closes, in its experiment,
 
 - when it starts: RUNNING runs whose process is known to have ended (on this machine);
 - when a search ends: RUNNING runs of its study whose Optuna trial has ended, e.g. failed by the
-  sweeper because its process stopped beating (on another machine).
+  sweeper because its process stopped beating (on another machine), and every RUNNING run of a
+  process whose trial was failed that way (its sweep's parent run).
 
 A run whose process still runs here is never touched.
 """
@@ -13,7 +14,7 @@ A run whose process still runs here is never touched.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from hydra_plugins.nst_optuna_sweeper import process_alive, process_token
@@ -47,18 +48,21 @@ def close_dead_runs(
     experiment_id: str,
     study: str | None = None,
     trial_states: Mapping[int, str] | None = None,
+    dead: Collection[str] = (),
 ) -> int:
     """Close the experiment's RUNNING runs of dead processes; returns how many were closed.
 
     With ``study`` and its ``trial_states`` (trial number -> optuna state name), a RUNNING run
-    of that study whose trial has ended is closed too, unless its process runs here.
+    of that study whose trial has ended is closed too, and so is any RUNNING run of a process
+    in ``dead`` (tokens of processes whose trials the heartbeat failed), unless its process
+    runs here.
     """
     runs = client.search_runs(
         [experiment_id], filter_string=f"attributes.status = '{RUNNING}'", max_results=5000
     )
     closed = 0
     for run in runs:
-        reason = _death(run, study, trial_states or {})
+        reason = _death(run, study, trial_states or {}, dead)
         if reason is not None:
             close_run(client, run.info.run_id, reason)
             log.warning(
@@ -68,13 +72,18 @@ def close_dead_runs(
     return closed
 
 
-def _death(run: Any, study: str | None, trial_states: Mapping[int, str]) -> str | None:
+def _death(
+    run: Any, study: str | None, trial_states: Mapping[int, str], dead: Collection[str]
+) -> str | None:
     tags = run.data.tags
     token = tags.get(PROCESS_TAG)
     alive = process_alive(token)
     if alive is False:
         host, pid = str(token).split("/")[:2]
         return f"its process ({host} pid {pid}) ended without closing the run"
+    if alive is None and token in dead:
+        host, pid = str(token).split("/")[:2]
+        return f"its process ({host} pid {pid}) stopped beating: the search failed its trial"
     number = tags.get(TRIAL_NUMBER_TAG, "")
     if alive is None and study is not None and tags.get(STUDY_TAG) == study and number.isdigit():
         state = trial_states.get(int(number), RUNNING)

@@ -14,11 +14,14 @@ import sqlite3
 import time
 from pathlib import Path
 
+from hydra_plugins.nst_optuna_sweeper import missing_driver, redact
 from nst_sweep.checks import writable_folder
 from nst_sweep.errors import UserError
 from nst_sweep.names import FAILURE_REASON_TAG
 
 SQLITE_PREFIX = "sqlite:///"
+# MLflow's database stores other than sqlite (their URL scheme, with or without +driver)
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -55,6 +58,10 @@ def _check_scheme(uri: str, key: str) -> None:
         raise UserError(
             f"{key}={uri}: a folder is not an MLflow store (it needs a database); {fix}"
         )
+    if scheme in DATABASE_SCHEMES:
+        missing = missing_driver(uri)
+        if missing is not None:
+            raise UserError(f"{key}={redact(uri)}: {missing}")
     try:  # private in MLflow: if it moves, opening the store reports the scheme instead
         from mlflow.tracking._tracking_service.utils import _tracking_store_registry
     except ImportError:

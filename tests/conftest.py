@@ -169,3 +169,36 @@ def cli(monkeypatch, capfd) -> Callable[..., CliResult]:
         return CliResult(code, out, err)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL with the databases ``optuna`` and ``mlflow`` (tests/services.py)."""
+    from services import Postgres, missing, postgres_bin
+
+    binaries = postgres_bin()
+    if binaries is None:
+        missing("PostgreSQL's initdb and pg_ctl are not installed (Debian package postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing('psycopg is not installed (pip install -e ".[postgres]")')
+    server = Postgres(binaries)  # type: ignore[arg-type]
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_mlflow_server(postgres, tmp_path_factory):
+    """``mlflow server`` whose store is the ``mlflow`` database of ``postgres``."""
+    from services import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-pg"), backend=postgres.url("mlflow"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()

@@ -29,7 +29,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from conftest import cli_env
-from hydra_plugins.nst_optuna_sweeper._heartbeat import PROCESS_ATTR, KeepAlive
+from hydra_plugins.nst_optuna_sweeper._heartbeat import PROCESS_ATTR, KeepAlive, dead_processes
 from hydra_plugins.nst_optuna_sweeper._settings import SweeperConfigError, read_settings
 from hydra_plugins.nst_optuna_sweeper._study import create_study, storage_lock
 from hydra_plugins.nst_optuna_sweeper.processes import process_alive, process_token
@@ -265,6 +265,7 @@ def test_dead_trials_are_failed_and_requeued_once(tmp_path: Path, ended_token: s
                                          TrialState.WAITING]  # fmt: skip
     assert "ended before the trial did" in trials[0].user_attrs["fail_reason"]
     assert "no heartbeat for over 120 s" in trials[2].user_attrs["fail_reason"]
+    assert dead_processes(made) == {ended_token, "elsewhere/1/x.y.1"}  # their runs can go too
     assert [t.params for t in trials[4:]] == [trials[0].params, trials[2].params]
     assert made.ask(space).params == trials[0].params  # the next trial asked is the retry
 
@@ -284,20 +285,25 @@ def test_runs_of_dead_processes_are_closed_and_live_ones_left(
                              TRIAL_NUMBER_TAG: "0"},
             "trial running": {PROCESS_TAG: "elsewhere/1/x.y.1", STUDY_TAG: "s",
                               TRIAL_NUMBER_TAG: "1"},
+            "stopped beating": {PROCESS_TAG: "elsewhere/2/x.y.1"},  # its trial was failed
             "no tag": {},
         }  # fmt: skip
         ids = {name: client.create_run(experiment, tags=t).info.run_id for name, t in tags.items()}
-        assert close_dead_runs(client, experiment, "s", {0: "FAIL", 1: "RUNNING"}) == 2
+        dead = {"elsewhere/2/x.y.1", process_token(live.pid)}  # a live one here is never closed
+        assert close_dead_runs(client, experiment, "s", {0: "FAIL", 1: "RUNNING"}, dead) == 3
         status = {name: client.get_run(run_id).info.status for name, run_id in ids.items()}
         assert status == {"dead": "KILLED", "live": "RUNNING", "ours": "RUNNING",
                           "trial failed": "KILLED", "trial running": "RUNNING",
-                          "no tag": "RUNNING"}  # fmt: skip
+                          "stopped beating": "KILLED", "no tag": "RUNNING"}  # fmt: skip
+        beat = client.get_run(ids["stopped beating"]).data.tags[FAILURE_REASON_TAG]
+        assert beat == "its process (elsewhere pid 2) stopped beating: the search failed its trial"
         reason = client.get_run(ids["dead"]).data.tags[FAILURE_REASON_TAG]
         assert reason.startswith("its process (") and "ended without closing the run" in reason
         # At the end of a sweep, only a live process of another sweep keeps its run open.
         owned = {name: owned_by_live_process(client.get_run(i)) for name, i in ids.items()}
         assert owned == {"dead": False, "live": True, "ours": False, "trial failed": False,
-                         "trial running": False, "no tag": False}  # fmt: skip
+                         "trial running": False, "stopped beating": False,
+                         "no tag": False}  # fmt: skip
     finally:
         live.kill()
         live.wait()

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
+from services import MlflowServer
 
 from conftest import run_cli
 from nst_sweep.app import CONF_DIR
@@ -173,12 +168,6 @@ def test_fig3_layers_preset_runs_three_layer_sets(tmp_path, image_files, cli):
     assert {c.data.params["loss.content_weight"] for c in children} == {"0"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def api(base: str, path: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
@@ -189,27 +178,12 @@ def api(base: str, path: str, body: dict | None = None) -> dict:
 
 
 def test_mlflow_server_serves_runs_and_images(grid_sweep, image_files, tmp_path, cli):
-    tmp, uri = grid_sweep
-    port = free_port()
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-         "--artifacts-destination", str(tmp_path / "served"), "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, ended as a whole below
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    _, uri = grid_sweep
+    (tmp_path / "served").mkdir()
+    server = MlflowServer(tmp_path / "served", backend=uri)
+    server.start()
+    base = server.url
     try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not start")
         experiment = api(base, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=grid")
         found = api(
             base,
@@ -240,9 +214,4 @@ def test_mlflow_server_serves_runs_and_images(grid_sweep, image_files, tmp_path,
         assert "result.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
         assert any((tmp_path / "served").rglob("result.png"))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        server.kill()

@@ -5,12 +5,15 @@ Inside a job, :func:`current_trial` gives the running optuna trial (to report an
 :func:`load_study`, :func:`best_trials` and :func:`objective_names` give reports what the study
 found, worked out the same way as the sweeper's own results file (:func:`trial_counts`: trials
 by state). :func:`process_token` names this process and :func:`process_alive` tells whether a
-named process still runs (``processes.py``). Before a sweep, :func:`check_config` checks the
-sweeper's settings as the sweep will use them. :func:`redact` is the one
+named process still runs (``processes.py``); :func:`dead_processes` names those whose trials the
+heartbeat failed. Before a sweep, :func:`check_config` checks the
+sweeper's settings as the sweep will use them, and :func:`missing_driver` names what to install
+for a database URL whose driver is missing. :func:`redact` is the one
 rule that keeps URL passwords out of its logs and results file (and any app's, see ``secrets``).
 """
 
-from .checks import CheckedConfig, check_config
+from ._heartbeat import dead_processes
+from .checks import CheckedConfig, check_config, missing_driver
 from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, promoted_trial, promotion_info, trial_info
 from .processes import process_alive, process_token
@@ -33,7 +36,9 @@ __all__ = [
     "best_trials",
     "check_config",
     "current_trial",
+    "dead_processes",
     "load_study",
+    "missing_driver",
     "objective_names",
     "process_alive",
     "process_token",

@@ -40,7 +40,18 @@ log = logging.getLogger(__name__)
 PROCESS_ATTR = "nst_optuna:process"  # system attr: the process that asked (and will tell) a trial
 REASON_ATTR = "fail_reason"  # user attr, as the sweeper sets it for every FAIL
 RETRY_OF_ATTR = "retry_of"  # user attr of a retry: the number of the trial whose process died
+DIED_ATTR = "nst_optuna:process_died"  # system attr of a trial failed because its process died
 MAX_RETRY = 3
+
+
+def dead_processes(study: optuna.Study) -> set[str]:
+    """Tokens of the processes whose trials were failed because they died (or lost the
+    storage for longer than the grace period): their other runs can be closed too."""
+    return {
+        str(trial.system_attrs[PROCESS_ATTR])
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if trial.system_attrs.get(DIED_ATTR) and trial.system_attrs.get(PROCESS_ATTR)
+    }
 
 
 class KeepAlive:
@@ -149,6 +160,7 @@ class KeepAlive:
     def _fail(self, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
         try:
             self._storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, reason)
+            self._storage.set_trial_system_attr(trial._trial_id, DIED_ATTR, True)
             if not self._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 return False
         except UpdateFinishedTrialError:  # it ended meanwhile (told by its own process)

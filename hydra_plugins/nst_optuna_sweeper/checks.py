@@ -16,6 +16,10 @@ from typing import Any
 
 from ._settings import Settings, SweeperConfigError, read_settings
 
+# Database driver module -> the extra of pyproject.toml that installs it. SQLAlchemy 2 maps
+# postgresql:// to psycopg (3); postgresql+psycopg2:// needs psycopg2, which no extra installs.
+DRIVER_EXTRAS = {"psycopg": "postgres"}
+
 
 @dataclass(frozen=True)
 class CheckedConfig:
@@ -67,21 +71,37 @@ def check_storage(url: str | None, base_dir: str | Path) -> None:
             "postgresql://user@host/db, or null (in memory)"
         ) from None
     try:
-        dialect = parsed.get_dialect()
+        parsed.get_dialect()
     except NoSuchModuleError:
         raise SweeperConfigError(
             f"{shown}: no database driver for {parsed.drivername!r}; pass a sqlite://, "
             "postgresql:// or mysql:// URL, or null (in memory)"
         ) from None
-    try:
-        dialect.import_dbapi()
-    except ImportError as exc:
-        raise SweeperConfigError(
-            f"{shown}: needs the Python package {exc.name or 'of its driver'}; pip install it"
-        ) from None
+    missing = missing_driver(url)
+    if missing is not None:
+        raise SweeperConfigError(f"{shown}: {missing}")
     path = _sqlite_path(resolve_storage_url(url, base_dir))
     if path is not None:
         _check_writable(path, shown)
+
+
+def missing_driver(url: str) -> str | None:
+    """What to install when the database driver of ``url`` (a SQLAlchemy URL) cannot be
+    imported, as the end of a one-line message; None when it imports (or the URL names none).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError):
+        return None  # not a database URL: the callers say so in their own words
+    except ImportError as exc:
+        module = (exc.name or "").split(".")[0]
+        extra = DRIVER_EXTRAS.get(module)
+        fix = f'pip install -e ".[{extra}]"' if extra else f"pip install {module or 'it'}"
+        return f"its database driver {module or '(unknown)'} is not installed; {fix}"
+    return None
 
 
 def _check_writable(path: Path, shown: str) -> None:
