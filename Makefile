@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
+# `make run key=value ...`: make keeps command-line assignments in MAKEOVERRIDES, last first and
+# with spaces escaped; OVERRIDES is them in the order typed (make's own variables left out).
+MAKE_VARS := ARGS PYTHON VENV BIN
+reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+OVERRIDES = $(subst ^^,\ ,$(strip $(call reverse,$(filter-out $(addsuffix =%,$(MAKE_VARS)),$(subst \ ,^^,$(MAKEOVERRIDES))))))
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench bench-step bench-trials bench-multiscale bench-search ui tune \
@@ -18,8 +23,8 @@ $(BIN)/python:
 install: $(BIN)/python ## Create .venv/ and install the project (editable, with dev tools)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 
-run: ## One style transfer on the bundled samples (extra overrides: ARGS="image.size=128")
-	$(BIN)/nst-sweep $(ARGS)
+run: ## One style transfer on the bundled samples (overrides: make run image.size=128)
+	$(BIN)/nst-sweep $(OVERRIDES) $(ARGS)
 
 test: ## Run the test suite (CPU, tiny images, random weights; two workers, pytest-xdist)
 	$(BIN)/python -m pytest -n 2 $(ARGS)
@@ -49,8 +54,9 @@ bench-search: ## Plain search vs preview-and-promote at 256 px (time, best full-
 ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///runs/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
 
-tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (extra: ARGS=...)
-	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 $(ARGS)
+tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (overrides: key=value)
+	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 \
+		$(OVERRIDES) $(ARGS)
 
 dashboard: ## optuna-dashboard over runs/optuna.db on http://127.0.0.1:8080 (installs the extra)
 	@test -s runs/optuna.db || { echo "runs/optuna.db has no study yet: run 'make tune' first" >&2; exit 2; }
