@@ -56,6 +56,7 @@ from nst_sweep.progress import ScoreHook
 from nst_sweep.resolvers import register_resolvers
 from nst_sweep.run import run
 from nst_sweep.settings import RunSettings, TrackingSettings
+from nst_sweep.suggest import unknown_key_message
 from nst_sweep.tracker import NullTracker, Tracker
 from nst_sweep.tracking import (
     MAX_TAG_LENGTH,
@@ -288,6 +289,10 @@ hydra_task = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="c
 def describe_hydra_error(exc: BaseException) -> str:
     """Hydra/OmegaConf errors are multi-line; fold them into one line with the fix."""
     text = str(exc).strip()
+    cause = str(exc.__cause__ or "")
+    unknown = unknown_key_message(f"{text} {cause}", sys.argv[1:], CONF_DIR)  # the closest key
+    if unknown is not None:
+        return unknown
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
     if missing:

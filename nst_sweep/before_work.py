@@ -48,7 +48,7 @@ def check_values(config: DictConfig, multirun: bool = False, swept: Iterable[str
     settings = job_settings(config)
     if settings is None:
         return
-    swept = set(swept)
+    swept = {key.lstrip("+~") for key in swept}
     image = settings.transfer.image
     if not swept & {"content", "style", "image.size", "image.style_scale"}:
         load_images(settings.content, settings.styles, image.size, image.style_scale)

@@ -29,6 +29,7 @@ from nst_sweep.errors import Rejected, UserError, first_line
 from nst_sweep.names import LOSS_METRICS, SCORE_METRICS
 from nst_sweep.settings import ScoreSettings, TrackingSettings
 from nst_sweep.stores import check_store
+from nst_sweep.suggest import config_keys, did_you_mean
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -83,7 +84,10 @@ def check_multirun(config: DictConfig) -> None:
     sweeper = config.hydra.sweeper
     arguments = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
     if sweeper.get("_target_") != SWEEPER_TARGET:
-        check_values(config, multirun=True, swept=swept_keys(arguments))  # type: ignore[arg-type]
+        swept = swept_keys(arguments)  # type: ignore[arg-type]
+        for key in swept:
+            check_searched_key(config, key)
+        check_values(config, multirun=True, swept=swept)
         return
     checked = check_config(sweeper, str(config.hydra.runtime.cwd), arguments)  # type: ignore[arg-type]
     for key in checked.searched:
@@ -108,7 +112,7 @@ def swept_keys(arguments: list[str]) -> list[str]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(arguments)
-    return [o.key_or_group for o in parsed if o.is_sweep_override()]
+    return [o.get_key_element() for o in parsed if o.is_sweep_override()]
 
 
 def check_searched_key(config: DictConfig, key: str) -> None:
@@ -118,10 +122,8 @@ def check_searched_key(config: DictConfig, key: str) -> None:
     choices = OmegaConf.select(config, "hydra.runtime.choices") or {}
     if key in choices or OmegaConf.select(config, key, default=_ABSENT) is not _ABSENT:
         return
-    raise UserError(
-        f"{key}: the config has no such key to search; search an existing key "
-        f"(nst-sweep --cfg job lists them) or add one with +{key}=..."
-    )
+    fix = did_you_mean(key, None, config_keys(config))
+    raise UserError(f"{key}: the config has no such key to search; {fix}")
 
 
 _ABSENT = object()

@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CORE = {
     "errors", "records", "names", "checks", "images", "settings", "features", "losses", "optimize",
-    "score", "quiet", "colors", "cache", "tune",
+    "score", "quiet", "colors", "cache", "tune", "weights",
 }  # fmt: skip
 RUN_LAYER = {"tracker", "progress", "run"}
 EDGE_ONLY = ("hydra", "omegaconf", "mlflow", "optuna", "hydra_plugins")
