@@ -109,6 +109,11 @@ class JobContext:
             output_dir,
         )
 
+    @property
+    def searched(self) -> bool:
+        """A trial of an ``nst_optuna`` search, or its promotion."""
+        return self.trial is not None or self.promoted is not None
+
     def run_name(self) -> str | None:
         if self.trial is not None:
             return f"trial {self.trial[1]}"
@@ -216,7 +221,7 @@ def pruning_hook() -> ScoreHook:
 
         trial.report(score, step)
         if trial.should_prune():
-            raise optuna.TrialPruned(f"step {step}, score {score:.4g}")
+            raise optuna.TrialPruned(f"at step {step}, score {score:.4g}")
 
     return report
 
@@ -240,13 +245,19 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
         if job.trial is not None:
             keep_trial_image(result.output)
     except BaseException as exc:
-        return _end_failed(exc, tracker, job.multirun)
+        return _end_failed(exc, tracker, job.multirun, searching=job.searched)
     tracker.finish("FINISHED")
     return result.metrics
 
 
-def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
-    """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise."""
+def _end_failed(
+    exc: BaseException, tracker: Tracker, multirun: bool, searching: bool = False
+) -> float:
+    """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise.
+
+    A search's job re-raises: its sweeper records the real reason (not a NaN) and can stop a
+    search whose first trials all fail the same way (``stop_after_same_failures``).
+    """
     if isinstance(exc, KeyboardInterrupt) or INTERRUPTED.is_set():
         tracker.finish("KILLED", "interrupted (Ctrl-C)")
         if isinstance(exc, KeyboardInterrupt):
@@ -262,6 +273,8 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
         if not multirun:
             fail(str(exc))
         log.error("job failed: %s", exc)
+        if searching:
+            raise exc
         return math.nan
     if _is_pruned(exc):  # the sweeper records the trial as PRUNED
         tracker.set_tags({PRUNED_TAG: "true"})
@@ -275,6 +288,8 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
         raise exc
     # In a sweep one broken job (out of memory, a bug) must not stop the others.
     log.error("job failed: %s", exc, exc_info=exc)
+    if searching:
+        raise exc
     return math.nan
 
 
