@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -110,10 +111,11 @@ def same_failures(first: list[str | None], count: int) -> str | None:
     """The one line that stops a launch whose first ``count`` trials all failed with the same
     reason (``first``: each told trial's failure reason in order, None for one that did not
     fail), else None."""
-    if count < 1 or len(first) < count:
+    if count < 1 or len(first) < count or None in first[:count]:
         return None
-    reasons = set(first[:count])
-    if len(reasons) != 1 or None in reasons:
+    # The same mistake with each trial's own numbers in it ("loss.tv_weight=-1.5: must be
+    # >= 0") is still the same mistake.
+    if len({re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", r or "") for r in first[:count]}) != 1:
         return None
     return (
         f"the first {count} trials failed the same way, so the search stops "
