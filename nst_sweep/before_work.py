@@ -2,9 +2,10 @@
 
 Called by the preflight callback (``preflight.py``) before any MLflow run or job folder exists:
 the values parse (``RunSettings``), the images read, the weights exist; then, when the progress
-bar is on, one line on stderr says what loads (TensorFlow and VGG19 take seconds, before any
-other output); then the ImageNet weights are downloaded if Keras does not have them, so that an
-offline machine is told at once, in one line, with a command that works without them.
+bar is on, one line on stdout says what loads (TensorFlow and VGG19 take seconds, before any
+other output); then a weights file is loaded (it must fit VGG19), and the ImageNet weights are
+downloaded if Keras does not have them, so that an offline machine is told at once, in one
+line, with a command that works without them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from nst_sweep.errors import UserError, first_line
 from nst_sweep.images import load_images
+from nst_sweep.names import OUTPUT_FILE
 from nst_sweep.settings import RunSettings
-from nst_sweep.weights import check_weights, imagenet_cached
+from nst_sweep.weights import WEIGHTS_NAMES, check_weights, imagenet_cached
 
 # A run that works without the ImageNet weights and ends in under a minute on 2 cores
 # (measured: README, "Without the ImageNet weights").
@@ -33,7 +35,7 @@ def job_settings(config: DictConfig) -> RunSettings | None:
     node: dict[str, Any] = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
     node.pop("hydra", None)
     if "output" in config and OmegaConf.is_interpolation(config, "output"):
-        node["output"] = "result.png"  # the job's folder: checked by the job (run.run)
+        node["output"] = OUTPUT_FILE  # in the job's folder: checked by the job (run.run)
     try:
         resolved = OmegaConf.to_container(OmegaConf.create(node), resolve=True)
     except Exception as exc:
@@ -55,11 +57,11 @@ def check_values(config: DictConfig, multirun: bool = False, swept: Iterable[str
     weights = [] if swept & set(WEIGHTS_KEYS) else weights_used(settings)
     for key, value in weights:
         check_weights(value, key)
-    if settings.progress:
-        print(loading_line(settings, multirun), file=sys.stderr, flush=True)
+    if settings.progress:  # stdout, with the log lines: stderr is for the bar and errors
+        print(loading_line(settings, multirun), flush=True)
     for key, value in weights:
-        if value == "imagenet" and not imagenet_cached():
-            fetch_imagenet(key, settings.seed)
+        if value not in WEIGHTS_NAMES or (value == "imagenet" and not imagenet_cached()):
+            load_network(key, value, settings.seed)
 
 
 def weights_used(settings: RunSettings) -> list[tuple[str, str]]:
@@ -83,16 +85,19 @@ def loading_line(settings: RunSettings, multirun: bool = False) -> str:
     )
 
 
-def fetch_imagenet(key: str, seed: int) -> None:
-    """Keras' download of the ImageNet weights, now; offline, one line and a command to try."""
+def load_network(key: str, weights: str, seed: int) -> None:
+    """A weights file that fits VGG19, or Keras' download of the ImageNet weights, loaded now
+    (kept for the job in this process); offline, one line with a command to try."""
     from nst_sweep.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # only when the file is missing
     from nst_sweep.features import cached_vgg19
 
     try:
-        cached_vgg19("imagenet", seed, key)  # kept in this process's cache for the job
+        cached_vgg19(weights, seed, key)  # kept in this process's cache for the job
     except UserError as exc:
+        if weights != "imagenet":
+            raise
         raise UserError(f"{exc}; to try the tool without them: {try_command()}") from exc
 
 

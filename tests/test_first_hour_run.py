@@ -116,7 +116,7 @@ class Watch:
             os._exit(0)
         return self.inner.write(text)
     def __getattr__(self, name): return getattr(self.inner, name)
-sys.stderr = Watch(sys.stderr)
+sys.stdout = Watch(sys.stdout)
 sys.argv = ["nst-sweep", *sys.argv[1:]]
 runpy.run_module("nst_sweep", run_name="__main__")
 """
@@ -129,7 +129,7 @@ def test_the_first_line_says_what_loads_before_tensorflow_is_imported(tmp_path, 
         cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    first, imported = proc.stderr.strip().splitlines()[:2]
+    first, imported = proc.stdout.strip().splitlines()[:2]
     assert first == (
         "nst-sweep: loading TensorFlow and VGG19 (model.weights=random) for 2 adam steps at "
         "32 px; a progress bar follows"
@@ -138,13 +138,19 @@ def test_the_first_line_says_what_loads_before_tensorflow_is_imported(tmp_path, 
 
 
 def test_the_progress_bar_follows_the_first_line(tmp_path, images, cli):
-    proc = cli([*images, *TINY, "tracking=none", "progress=true"], tmp_path)
+    """The line on stdout (stderr is the bar's and the errors'), before the bar begins."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    both = io.StringIO()  # one stream for both, to see their order
+    with redirect_stdout(both), redirect_stderr(both):
+        proc = cli([*images, *TINY, "tracking=none", "progress=true"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = proc.stderr.index("nst-sweep: loading TensorFlow and VGG19")
-    assert proc.stderr.strip().startswith("nst-sweep: loading")
-    assert line < proc.stderr.index("2/2 [")  # the bar's last state
+    text = both.getvalue()
+    assert text.startswith("nst-sweep: loading TensorFlow and VGG19 (model.weights=random)")
+    assert text.index("nst-sweep: loading") < text.index("0/2 [") < text.index("2/2 [")
     quiet = cli([*images, *TINY, "tracking=none", "progress=false"], tmp_path)
-    assert "loading TensorFlow" not in quiet.stderr  # no bar, no line
+    assert "loading TensorFlow" not in quiet.stdout + quiet.stderr  # no bar, no line
 
 
 # ------------------------------------------------------------------ offline
