@@ -21,6 +21,7 @@ from nst_sweep.errors import UserError, first_line
 from nst_sweep.images import load_images
 from nst_sweep.names import OUTPUT_FILE
 from nst_sweep.settings import RunSettings
+from nst_sweep.tune import preview_settings, preview_side
 from nst_sweep.weights import WEIGHTS_NAMES, check_weights, imagenet_cached
 
 # A run that works without the ImageNet weights and ends in under a minute on 2 cores
@@ -45,13 +46,19 @@ def job_settings(config: DictConfig) -> RunSettings | None:
     return RunSettings.from_mapping(resolved)  # type: ignore[arg-type]
 
 
-def check_values(config: DictConfig, multirun: bool = False, swept: Iterable[str] = ()) -> None:
-    """Values, images and weights of the command; keys a multirun sweeps are the jobs' own."""
+def check_values(
+    config: DictConfig, multirun: bool = False, swept: Iterable[str] = (), search: bool = False
+) -> None:
+    """Values, images and weights of the command (and for a search, what its trials render);
+    keys a multirun sweeps are the jobs' own."""
     settings = job_settings(config)
     if settings is None:
         return
     swept = {key.lstrip("+~") for key in swept}
     image = settings.transfer.image
+    side = preview_side(settings.tune, image.size)
+    if search and side is not None and not swept & {"loss.normalize", "tune.preview_size"}:
+        preview_settings(settings, side)  # previews need loss.normalize=true
     if not swept & {"content", "style", "image.size", "image.style_scale"}:
         load_images(settings.content, settings.styles, image.size, image.style_scale)
     weights = [] if swept & set(WEIGHTS_KEYS) else weights_used(settings)

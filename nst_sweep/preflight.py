@@ -104,7 +104,7 @@ def check_multirun(config: DictConfig) -> None:
             "of them per direction, e.g. hydra.sweeper.objectives=[score]"
         )
     swept = [*checked.searched, *swept_keys(arguments)]  # type: ignore[arg-type]
-    check_values(config, multirun=True, swept=swept)
+    check_values(config, multirun=True, swept=swept, search=True)
 
 
 def swept_keys(arguments: list[str]) -> list[str]:

@@ -228,23 +228,33 @@ def search_args(tmp_path: Path, images: list[str], *extra: str) -> list[str]:
 
 
 def test_a_search_whose_first_trials_fail_the_same_way_stops_with_the_reason(tmp_path, images, cli):
-    # Previews need loss.normalize=true: every trial fails the same way, before TensorFlow.
-    proc = cli(search_args(tmp_path, images, "image.size=64", "loss.normalize=false",
-                           "hydra.sweeper.study_name=doomed", "hydra.sweeper.n_trials=8"),
+    # A range of negative gammas: every trial fails the same way (each with its own number).
+    proc = cli(search_args(tmp_path, images, "hydra.sweeper.study_name=doomed",
+                           "hydra.sweeper.n_trials=8", "loss.tv_weight=interval(-2.0, -1.0)"),
                tmp_path)  # fmt: skip
-    reason = "tune.preview_size needs loss.normalize=true"
     line = one_error_line(proc)
     assert line.startswith(
         "the first 3 trials failed the same way, so the search stops "
-        "(hydra.sweeper.stop_after_same_failures=3): UserError: " + reason
+        "(hydra.sweeper.stop_after_same_failures=3): UserError: loss.tv_weight=-1."
     )
+    assert line.endswith(": must be >= 0; pass a value >= 0")
     study = optuna.load_study(study_name="doomed", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 3
-    assert all(reason in t.user_attrs["fail_reason"] for t in study.trials)  # not "non-finite"
+    reasons = [t.user_attrs["fail_reason"] for t in study.trials]  # the job's, not "non-finite"
+    assert all(r.startswith("UserError: loss.tv_weight=-1.") for r in reasons), reasons
     children = [r for r in mlflow_runs(tmp_path / "mlflow.db") if "optuna.trial_number" in
                 r.data.tags]  # fmt: skip
     assert len(children) == 3
-    assert all(r.data.tags[FAILURE_REASON_TAG].startswith(reason) for r in children)
+    for run in children:
+        value = run.data.params["loss.tv_weight"]
+        assert run.data.tags[FAILURE_REASON_TAG] == f"loss.tv_weight={value}: must be >= 0; " \
+            "pass a value >= 0"  # fmt: skip
+
+
+def test_previews_without_normalized_losses_are_refused_before_the_search(tmp_path, images, cli):
+    proc = cli(search_args(tmp_path, images, "image.size=64", "loss.normalize=false"), tmp_path)
+    assert one_error_line(proc).startswith("tune.preview_size needs loss.normalize=true")
+    assert mlflow_runs(tmp_path / "mlflow.db") == [] and not (tmp_path / "optuna.db").exists()
 
 
 def test_same_failures_needs_the_first_trials_all_failed_alike() -> None:
