@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
+# `make run key=value ...`: make keeps command-line assignments in MAKEOVERRIDES, last first and
+# with spaces escaped; OVERRIDES is them in the order typed (make's own variables left out).
+MAKE_VARS := ARGS PYTHON VENV BIN
+reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+OVERRIDES = $(subst ^^,\ ,$(strip $(call reverse,$(filter-out $(addsuffix =%,$(MAKE_VARS)),$(subst \ ,^^,$(MAKEOVERRIDES))))))
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench bench-step bench-trials bench-multiscale bench-search ui tune \
@@ -18,8 +23,8 @@ $(BIN)/python:
 install: $(BIN)/python ## Create .venv/ and install the project (editable, with dev tools)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 
-run: ## One style transfer on the bundled samples (extra overrides: ARGS="image.size=128")
-	$(BIN)/nst-sweep $(ARGS)
+run: ## One style transfer on the bundled samples (overrides: make run image.size=128)
+	$(BIN)/nst-sweep $(OVERRIDES) $(ARGS)
 
 services: ## Install PostgreSQL for the tests' throwaway server (apt-get, as root) unless initdb is there
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL: $$(ls -d /usr/lib/postgresql/*/bin | tail -1)"; \
@@ -57,8 +62,9 @@ bench-search: ## Plain search vs preview-and-promote at 256 px (time, best full-
 ui: ## MLflow UI over runs/mlflow.db on http://127.0.0.1:5000; prints each experiment's runs-table link
 	$(BIN)/python -m nst_sweep.links $(ARGS)
 
-tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (extra: ARGS=...)
-	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 $(ARGS)
+tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (overrides: key=value)
+	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.n_trials=8 image.size=128 optimizer.steps=100 \
+		$(OVERRIDES) $(ARGS)
 
 worker: ## One more search worker on a shared study: STORAGE=postgresql://... TRACKING=http://... (ARGS=...)
 	@test -n "$(STORAGE)" -a -n "$(TRACKING)" || { echo "make worker: pass STORAGE=<study database URL> TRACKING=<MLflow server URL>, e.g. STORAGE=postgresql://me@dbhost/optuna TRACKING=http://mlflow-host:5000" >&2; exit 2; }

@@ -56,6 +56,7 @@ from nst_sweep.progress import ScoreHook
 from nst_sweep.resolvers import register_resolvers
 from nst_sweep.run import run
 from nst_sweep.settings import RunSettings, TrackingSettings
+from nst_sweep.suggest import unknown_key_message
 from nst_sweep.swept import run_name
 from nst_sweep.tracker import NullTracker, Tracker
 from nst_sweep.tracking import (
@@ -109,6 +110,11 @@ class JobContext:
             promotion_info(),
             output_dir,
         )
+
+    @property
+    def searched(self) -> bool:
+        """A trial of an ``nst_optuna`` search, or its promotion."""
+        return self.trial is not None or self.promoted is not None
 
     def run_name(self) -> str | None:
         if not self.multirun:
@@ -220,7 +226,7 @@ def pruning_hook() -> ScoreHook:
 
         trial.report(score, step)
         if trial.should_prune():
-            raise optuna.TrialPruned(f"step {step}, score {score:.4g}")
+            raise optuna.TrialPruned(f"at step {step}, score {score:.4g}")
 
     return report
 
@@ -244,15 +250,21 @@ def task(cfg: DictConfig) -> dict[str, float] | float:
         if job.trial is not None:
             keep_trial_image(result.output)
     except BaseException as exc:
-        return _end_failed(exc, tracker, job.multirun)
+        return _end_failed(exc, tracker, job.multirun, searching=job.searched)
     tracker.finish("FINISHED")
     if not job.multirun:  # a sweep's jobs: the sweep's own line comes at its end
         tell_where(tracker, "run")
     return result.metrics
 
 
-def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
-    """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise."""
+def _end_failed(
+    exc: BaseException, tracker: Tracker, multirun: bool, searching: bool = False
+) -> float:
+    """Close the run with the reason; then exit 2 (bad input), go on (sweep) or re-raise.
+
+    A search's job re-raises: its sweeper records the real reason (not a NaN) and can stop a
+    search whose first trials all fail the same way (``stop_after_same_failures``).
+    """
     if isinstance(exc, KeyboardInterrupt) or INTERRUPTED.is_set():
         tracker.finish("KILLED", "interrupted (Ctrl-C)")
         if isinstance(exc, KeyboardInterrupt):
@@ -268,6 +280,8 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
         if not multirun:
             fail(str(exc))
         log.error("job failed: %s", exc)
+        if searching:
+            raise exc
         return math.nan
     if _is_pruned(exc):  # the sweeper records the trial as PRUNED
         tracker.set_tags({PRUNED_TAG: "true"})
@@ -281,6 +295,8 @@ def _end_failed(exc: BaseException, tracker: Tracker, multirun: bool) -> float:
         raise exc
     # In a sweep one broken job (out of memory, a bug) must not stop the others.
     log.error("job failed: %s", exc, exc_info=exc)
+    if searching:
+        raise exc
     return math.nan
 
 
@@ -295,6 +311,10 @@ hydra_task = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="c
 def describe_hydra_error(exc: BaseException) -> str:
     """Hydra/OmegaConf errors are multi-line; fold them into one line with the fix."""
     text = str(exc).strip()
+    cause = str(exc.__cause__ or "")
+    unknown = unknown_key_message(f"{text} {cause}", sys.argv[1:], CONF_DIR)  # the closest key
+    if unknown is not None:
+        return unknown
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
     if missing:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import warnings
 from collections.abc import Sequence
@@ -16,13 +15,15 @@ import tensorflow as tf
 from nst_sweep.cache import Cache
 from nst_sweep.errors import UserError, first_line
 from nst_sweep.settings import VGG19_CONV_LAYERS
+from nst_sweep.weights import (
+    IMAGENET_NOTOP_FILE,
+    IMAGENET_NOTOP_URL,
+    check_weights,
+    keras_cache_dir,
+)
 
 # ImageNet channel means in BGR order, as VGG was trained (and as the paper states).
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
-IMAGENET_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + IMAGENET_NOTOP_FILE
-)
 
 
 def preprocess(image: tf.Tensor) -> tf.Tensor:
@@ -35,12 +36,6 @@ def deprocess(network_image: np.ndarray | tf.Tensor) -> np.ndarray:
     """Inverse of ``preprocess``: network input back to RGB float32 in [0, 1] (not clipped)."""
     bgr = np.asarray(network_image, dtype=np.float32) + np.asarray(VGG_MEAN_BGR, np.float32)
     return bgr[..., ::-1] / 255.0
-
-
-def keras_cache_dir() -> Path:
-    """Where Keras keeps downloaded weights (``$KERAS_HOME/models``, default ~/.keras/models)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
 
 
 def _imagenet_vgg19(key: str) -> keras.Model:
@@ -56,15 +51,7 @@ def _imagenet_vgg19(key: str) -> keras.Model:
 
 
 def _file_vgg19(path: Path, key: str) -> keras.Model:
-    if not path.is_file():
-        raise UserError(
-            f"{key}={path}: no such file; pass a VGG19 .h5/.weights.h5 file, imagenet or random"
-        )
-    if not path.name.endswith(".h5"):
-        raise UserError(
-            f"{key}={path}: not an .h5 file; pass a VGG19 weights file saved by Keras "
-            "(.weights.h5 or .h5)"
-        )
+    check_weights(str(path), key)
     model = keras.applications.VGG19(weights=None, include_top=False)
     try:
         _load_strictly(model, path)

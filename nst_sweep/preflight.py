@@ -5,8 +5,10 @@ before it builds the sweeper and before the sweep's MLflow parent run exists (th
 listed first in ``conf/config.yaml``). Checked there: the folder Hydra writes to, a fixed
 ``output``, the MLflow store, the tracking settings, and for a search the sweeper's settings and
 objectives; a plain run with a search sweeper (``search=optuna`` without ``-m``) is refused.
-Per-job values (images, weights, the default ``output`` in the job's folder) are checked by each
-job, before TensorFlow loads.
+Then the values, images and weights (``before_work.py``; in a multirun, those its sweep does
+not change), so a rejected command leaves no MLflow run and no folder. The default ``output``
+in the job's folder, and the values a sweep sets, are checked by each job, before TensorFlow
+loads.
 
 Hydra turns an exception raised by a callback into a warning, so a failed check is raised as
 ``Rejected``, which the entry point prints as one line (exit 2).
@@ -21,11 +23,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.nst_optuna_sweeper import SWEEPER_TARGET, check_config
+from nst_sweep.before_work import check_values
 from nst_sweep.checks import as_text, writable_file, writable_folder
 from nst_sweep.errors import Rejected, UserError, first_line
 from nst_sweep.names import LOSS_METRICS, SCORE_METRICS
 from nst_sweep.settings import ScoreSettings, TrackingSettings
 from nst_sweep.stores import check_store
+from nst_sweep.suggest import config_keys, did_you_mean
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -61,6 +65,7 @@ def check_run(config: DictConfig) -> None:
     writable_folder(str(config.hydra.run.dir), "hydra.run.dir")
     check_output(config)
     check_tracking(config)
+    check_values(config)
 
 
 def check_output(config: DictConfig) -> None:
@@ -77,9 +82,13 @@ def check_multirun(config: DictConfig) -> None:
     check_output(config)
     check_tracking(config)
     sweeper = config.hydra.sweeper
-    if sweeper.get("_target_") != SWEEPER_TARGET:
-        return
     arguments = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    if sweeper.get("_target_") != SWEEPER_TARGET:
+        swept = swept_keys(arguments)  # type: ignore[arg-type]
+        for key in swept:
+            check_searched_key(config, key)
+        check_values(config, multirun=True, swept=swept)
+        return
     checked = check_config(sweeper, str(config.hydra.runtime.cwd), arguments)  # type: ignore[arg-type]
     for key in checked.searched:
         check_searched_key(config, key)
@@ -94,6 +103,16 @@ def check_multirun(config: DictConfig) -> None:
             f"hydra.sweeper.objectives={shown}: a job returns {', '.join(returned)}; name one "
             "of them per direction, e.g. hydra.sweeper.objectives=[score]"
         )
+    swept = [*checked.searched, *swept_keys(arguments)]  # type: ignore[arg-type]
+    check_values(config, multirun=True, swept=swept, search=True)
+
+
+def swept_keys(arguments: list[str]) -> list[str]:
+    """The keys (or groups) a multirun's overrides sweep, e.g. ``loss.tv_weight=1,10``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    return [o.get_key_element() for o in parsed if o.is_sweep_override()]
 
 
 def check_searched_key(config: DictConfig, key: str) -> None:
@@ -103,10 +122,8 @@ def check_searched_key(config: DictConfig, key: str) -> None:
     choices = OmegaConf.select(config, "hydra.runtime.choices") or {}
     if key in choices or OmegaConf.select(config, key, default=_ABSENT) is not _ABSENT:
         return
-    raise UserError(
-        f"{key}: the config has no such key to search; search an existing key "
-        f"(nst-sweep --cfg job lists them) or add one with +{key}=..."
-    )
+    fix = did_you_mean(key, None, config_keys(config))
+    raise UserError(f"{key}: the config has no such key to search; {fix}")
 
 
 _ABSENT = object()

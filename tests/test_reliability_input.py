@@ -155,10 +155,11 @@ BAD_INPUTS: dict[str, tuple[list[str], str, str]] = {
     "all loss weights 0": (
         ["loss.content_weight=0", "loss.style_weight=0", "loss.tv_weight=0"],
         "loss.content_weight, loss.style_weight and loss.tv_weight are all 0",
-        "run",
+        "before",
     ),
     "huge image": (
-        ["content={tmp}/huge.png"], "content={tmp}/huge.png: 8000x7000 px is above the limit", "run"
+        ["content={tmp}/huge.png"], "content={tmp}/huge.png: 8000x7000 px is above the limit",
+        "before",
     ),
     "search without -m": (["search=optuna"], "search=optuna: a search runs only as a", "before"),
     "unknown study storage": (

@@ -41,7 +41,10 @@ def search(tmp_path, cli):
     def run(*extra: str, preset: str = "optuna", study: str = "study", e2e: bool = False) -> str:
         args = ["-m", f"search={preset}", f"hydra.sweeper.storage={storage}",
                 f"hydra.sweeper.study_name={study}", f"content={content}", f"style={style}",
-                *SMALL, f"tracking.uri={uri}", "tracking.experiment=search", *extra]  # fmt: skip
+                *SMALL, f"tracking.uri={uri}", "tracking.experiment=search",
+                # 3 steps: a score at steps 1 and 2 (a quarter of the steps, at least 1), which
+                # Hyperband would prune on; the tests of pruning set their own pruner.
+                "hydra.sweeper.pruner=null", *extra]  # fmt: skip
         proc = run_cli(args, tmp_path) if e2e else cli(args, tmp_path)
         assert proc.returncode == 0, proc.stderr[-4000:]
         return proc.stdout + proc.stderr

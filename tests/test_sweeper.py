@@ -569,7 +569,8 @@ def test_search_presets_resume_and_carry_on_after_a_failed_trial(
     launch("first")
     launch("second")
     # The presets' own storage and study name, relative to the launch folder.
-    name = "nst-sweep" if preset == "optuna" else "nst-sweep-pareto"
+    prefix = "nst-sweep" if preset == "optuna" else "nst-sweep-pareto"
+    name = f"{prefix}-astronaut-the_scream-256px"  # one study per question (nst.study)
     storage = f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}"
     trials = optuna.load_study(study_name=name, storage=storage).get_trials()
     assert [t.number for t in trials] == list(range(6))  # the second launch continued

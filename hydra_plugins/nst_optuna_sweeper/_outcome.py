@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,8 @@ _MISSING = object()
 def outcome(
     ret: JobReturn, directions: Sequence[str], objectives: Sequence[str] | None
 ) -> tuple[TrialState, list[float] | None, str | None]:
-    """Trial state, objective values and failure reason of one finished job."""
+    """Trial state, objective values and failure reason (or, for PRUNED, the job's
+    message) of one finished job."""
     if ret.status == JobStatus.COMPLETED:
         # _return_value, not return_value: the property re-raises for failed jobs.
         values, reason = job_values(ret._return_value, directions, objectives)
@@ -28,8 +30,8 @@ def outcome(
         return TrialState.COMPLETE, values, None
     if ret.status == JobStatus.FAILED:
         exc = ret._return_value
-        if isinstance(exc, optuna.TrialPruned):
-            return TrialState.PRUNED, None, None
+        if isinstance(exc, optuna.TrialPruned):  # the job's words: where it was stopped
+            return TrialState.PRUNED, None, first_line(exc) if str(exc) else None
         return TrialState.FAIL, None, f"{type(exc).__name__}: {first_line(exc)}"
     return TrialState.FAIL, None, f"job status {ret.status.name}"
 
@@ -103,3 +105,19 @@ def _lookup(mapping: Mapping[str, Any], key: str) -> Any:
             return _MISSING
         node = node[part]
     return node
+
+
+def same_failures(first: list[str | None], count: int) -> str | None:
+    """The one line that stops a launch whose first ``count`` trials all failed with the same
+    reason (``first``: each told trial's failure reason in order, None for one that did not
+    fail), else None."""
+    if count < 1 or len(first) < count or None in first[:count]:
+        return None
+    # The same mistake with each trial's own numbers in it ("loss.tv_weight=-1.5: must be
+    # >= 0") is still the same mistake.
+    if len({re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", r or "") for r in first[:count]}) != 1:
+        return None
+    return (
+        f"the first {count} trials failed the same way, so the search stops "
+        f"(hydra.sweeper.stop_after_same_failures={count}): {first[0]}"
+    )

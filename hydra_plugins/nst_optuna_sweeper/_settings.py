@@ -5,7 +5,7 @@ Kept free of optuna imports, like config.py: the sweeper reads its settings when
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -39,6 +39,8 @@ class Settings:
     promote: int = 0
     heartbeat_interval: int | None = None
     grace_period: int | None = None
+    stop_after_same_failures: int = 0
+    fixed_per_study: dict[str, str] | None = None  # values the study is made for (_fixed.py)
 
 
 def plain(value: Any) -> Any:
@@ -84,6 +86,12 @@ def read_settings(options: dict[str, Any]) -> Settings:
             f"hydra.sweeper.promote must be >= 0 (trials launched again at the end), "
             f"got {conf.promote}"
         )
+    stop_after = conf.stop_after_same_failures
+    if isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 0:
+        raise SweeperConfigError(
+            f"hydra.sweeper.stop_after_same_failures={stop_after!r}: give a whole number >= 0 "
+            "(0: never stop for that)"
+        )
     if conf.storage is not None and not isinstance(conf.storage, str):
         raise SweeperConfigError(
             "hydra.sweeper.storage: give a database URL such as sqlite:///optuna.db, or null"
@@ -117,7 +125,26 @@ def read_settings(options: dict[str, Any]) -> Settings:
         promote=int(conf.promote),
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
+        stop_after_same_failures=stop_after,
+        fixed_per_study=as_fixed(conf.fixed_per_study),
     )
+
+
+def as_fixed(raw: Any) -> dict[str, str] | None:
+    """``hydra.sweeper.fixed_per_study`` as {key: value as text}, or None."""
+    if isinstance(raw, DictConfig):  # from check_config: a node of the whole config
+        try:
+            raw = OmegaConf.to_container(raw, resolve=True)
+        except Exception as exc:
+            raise SweeperConfigError(f"hydra.sweeper.fixed_per_study: {first_line(exc)}") from None
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise SweeperConfigError(
+            "hydra.sweeper.fixed_per_study: give a mapping of keys to values, e.g. "
+            "{image.size: ${image.size}}, or null"
+        )
+    return {str(key): str(value) for key, value in raw.items()}
 
 
 def _seconds(key: str, value: Any) -> int | None:

@@ -37,11 +37,13 @@ def check_config(
     sweep will use them, without running anything. Raises the sweep's own one-line error
     naming the key. ``base_dir`` is the launch folder that relative sqlite paths mean.
     """
+    from ._fixed import check_stored
     from ._sampler import custom_search_space, make_pruner, sampler_factory
     from ._search_space import build_search_space, parse_overrides
 
     settings = read_settings({str(k): v for k, v in sweeper.items()})
     check_storage(settings.storage, base_dir)
+    check_stored(settings, base_dir)  # a study made for other values
     sampler_factory(settings.sampler)(dict)  # an empty grid: the search space is the sweep's
     make_pruner(settings.pruner)
     custom_search_space(settings.custom_search_space)

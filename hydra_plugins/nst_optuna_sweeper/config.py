@@ -1,8 +1,9 @@
 """Structured config of the ``nst_optuna`` sweeper, registered as ``hydra/sweeper=nst_optuna``.
 
 The keys and defaults are those of Hydra's official Optuna sweeper (``hydra/sweeper=optuna``),
-so a config written for it works here unchanged; ``pruner``, ``objectives``,
-``heartbeat_interval`` and ``grace_period`` are ours.
+so a config written for it works here unchanged; ``pruner``, ``objectives``, ``promote``,
+``heartbeat_interval``, ``grace_period``, ``stop_after_same_failures`` and ``fixed_per_study``
+are ours.
 Kept free of optuna imports: Hydra imports every ``hydra_plugins`` module on each start-up.
 """
 
@@ -115,6 +116,12 @@ class NstOptunaSweeperConf:
     heartbeat_interval: int | None = None
     # Ours: seconds without a heartbeat before a trial counts as dead; null: 2 x the interval.
     grace_period: int | None = None
+    # Ours: stop the launch when its first this-many trials all failed with the same reason
+    # (a missing file, a setting every trial shares): no later trial would do better. 0: off.
+    stop_after_same_failures: int = 0
+    # Ours: values the study is made for (e.g. {image.size: ${image.size}}), stored in it by
+    # its first launch; a launch with other values is refused in one line. null: not checked.
+    fixed_per_study: dict[str, Any] | None = None
 
 
 ConfigStore.instance().store(

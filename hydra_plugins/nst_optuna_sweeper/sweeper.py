@@ -62,6 +62,8 @@ class NstOptunaSweeper(Sweeper):
         self._untold: dict[int, optuna.trial.Trial] = {}
         # (trial number, reason) of each FAIL told in the current batch.
         self._failures: list[tuple[int, str]] = []
+        # Failure reason (None: did not fail) of the first trials told in this launch.
+        self._first_reasons: list[str | None] = []
         # Heartbeats of the trials in flight; fails other processes' dead trials (_heartbeat.py).
         self._keep_alive: KeepAlive | None = None
         self._error: SweeperConfigError | None = None
@@ -114,6 +116,7 @@ class NstOptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         from ._heartbeat import KeepAlive
+        from ._outcome import same_failures
         from ._sampler import custom_search_space, sampler_factory
         from ._search_space import build_search_space, parse_overrides
         from ._study import storage_lock
@@ -151,6 +154,11 @@ class NstOptunaSweeper(Sweeper):
                 remaining -= size
                 self._failures = []
                 job_idx = self._run_batch(study, space, extend, size, job_idx, launched)
+                stop_after = self.settings.stop_after_same_failures
+                hopeless = same_failures(self._first_reasons, stop_after)
+                if hopeless is not None:  # every further trial would fail the same way
+                    self._write_results(study, resolved_url, launched)
+                    raise SweepAborted(hopeless)
                 if len(self._failures) / size > self.settings.max_failure_rate:
                     self._write_results(study, resolved_url, launched)
                     number, reason = self._failures[0]
@@ -178,6 +186,7 @@ class NstOptunaSweeper(Sweeper):
         n_trials: int,
     ) -> tuple[optuna.Study, str | None]:
         """Create or continue the study, reseeded when resumed; returns it and its URL."""
+        from ._fixed import check_fixed
         from ._sampler import make_pruner, sampler_seed
         from ._study import create_study
         from .secrets import redact_url
@@ -193,6 +202,7 @@ class NstOptunaSweeper(Sweeper):
             (self.settings.heartbeat_interval, self.settings.grace_period),
         )
         self._check_directions(study)
+        check_fixed(study, self.settings.fixed_per_study)  # made for these values, or refused
         if self.settings.objectives:  # reports (and optuna-dashboard) then name the values
             from optuna.exceptions import ExperimentalWarning
 
@@ -433,6 +443,8 @@ class NstOptunaSweeper(Sweeper):
     ) -> None:
         from optuna.trial import TrialState
 
+        if len(self._first_reasons) < self.settings.stop_after_same_failures:
+            self._first_reasons.append((reason or "failed") if state == TrialState.FAIL else None)
         if state == TrialState.FAIL:
             log.warning("Trial %d failed: %s", trial.number, reason)
             self._failures.append((trial.number, reason or "failed"))
@@ -443,6 +455,8 @@ class NstOptunaSweeper(Sweeper):
             started = trial.datetime_start
             took = "" if started is None else f" in {_elapsed(started):.1f} s"
             shown = "" if values is None else f" value {_fmt(values)}"
+            if state == TrialState.PRUNED and reason:  # e.g. "at step 25, score 1.234"
+                shown = f" {reason}"
             log.info("Trial %d %s%s%s: %s", trial.number, state.name, shown, took, trial.params)
         try:
             # skip_if_finished: a job may have finished its own trial through the storage.
