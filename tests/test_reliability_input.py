@@ -347,7 +347,7 @@ def test_a_run_is_closed_on_a_disk_with_no_byte_left(tmp_path: Path, template_st
     with tiny_disk(tmp_path / "disk", "2m") as disk:
         shutil.copyfile(template_store, disk / "mlflow.db")
         uri = f"sqlite:///{disk / 'mlflow.db'}"
-        tracker = MlflowTracker(uri, EXPERIMENT)
+        tracker = MlflowTracker(uri, EXPERIMENT, spool_dir=tmp_path)
         fill(disk)
         with pytest.raises(Exception, match="database or disk is full"):
             tracker.client.set_terminated(tracker.run_id, "FAILED")  # MLflow alone fails
@@ -443,7 +443,7 @@ def test_a_categorical_search_is_summarised(tmp_path: Path, store: Path) -> None
     assert trial_label(study.trials[0], ["score"]) == (
         "trial 0: score=1.5\nlayers=blocks_1_3, style=1.23e3"
     )
-    with MlflowTracker(f"sqlite:///{store}", "cat") as parent:
+    with MlflowTracker(f"sqlite:///{store}", "cat", spool_dir=tmp_path) as parent:
         log_study_summary(parent, None, "cat", tmp_path)
     client = MlflowClient(f"sqlite:///{store}")
     run = client.get_run(parent.run_id)
