@@ -259,7 +259,8 @@ def test_a_study_database_that_is_down_fails_in_one_line(cli: Any, tmp_path: Pat
     from services import free_port
 
     url = f"postgresql://me:pw@127.0.0.1:{free_port()}/optuna"  # nothing listens there
-    proc = cli(["-m", "search=optuna", "tracking=none", f"hydra.sweeper.storage={url}"], tmp_path)
+    args = ["-m", "search=optuna", "model.weights=random", "tracking=none"]
+    proc = cli([*args, f"hydra.sweeper.storage={url}"], tmp_path)
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()
     shown = "hydra.sweeper.storage=" + url.replace(":pw@", ":***@")

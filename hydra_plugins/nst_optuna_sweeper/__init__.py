@@ -12,7 +12,8 @@ for a database URL whose driver is missing. :func:`redact` is the one
 rule that keeps URL passwords out of its logs and results file (and any app's, see ``secrets``).
 """
 
-from ._heartbeat import dead_processes
+from typing import Any
+
 from .checks import CheckedConfig, check_config, missing_driver
 from .config import PROMOTED_KEY, RESULTS_FILE, SWEEPER_TARGET, TRIAL_KEY
 from .job import current_trial, promoted_trial, promotion_info, trial_info
@@ -26,6 +27,15 @@ from .results import (
     trial_counts,
 )
 from .secrets import redact, redact_log_records, redact_url
+
+
+def dead_processes(study: Any) -> set[str]:
+    """Tokens of the processes whose trials the heartbeat failed (their other runs can be
+    closed too). Imported on use: this package's top stays free of optuna for the reports."""
+    from ._heartbeat import dead_processes as from_heartbeat
+
+    return from_heartbeat(study)
+
 
 __all__ = [
     "PROMOTED_KEY",
