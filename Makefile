@@ -26,10 +26,12 @@ install: $(BIN)/python ## Create .venv/ and install the project (editable, with 
 run: ## One style transfer on the bundled samples (overrides: make run image.size=128)
 	$(BIN)/nst-sweep $(OVERRIDES) $(ARGS)
 
-services: ## Install PostgreSQL for the tests' throwaway server (apt-get, as root) unless initdb is there
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL: $$(ls -d /usr/lib/postgresql/*/bin | tail -1)"; \
-	elif [ "$$(id -u)" != 0 ]; then echo "make services: PostgreSQL is missing; run it as root (sudo make services)" >&2; exit 2; \
-	else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; fi
+services: ## Install what the tests' real services need (PostgreSQL, Chromium; apt-get, as root) when missing
+	@missing=""; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then echo "PostgreSQL: $$(ls -d /usr/lib/postgresql/*/bin | tail -1); Chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "make services: missing$$missing; run it as root (sudo make services)" >&2; exit 2; \
+	else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
 test: ## Run the test suite (CPU, tiny images, random weights; two workers, pytest-xdist)
 	$(BIN)/python -m pytest -n 2 $(ARGS)

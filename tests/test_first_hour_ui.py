@@ -22,6 +22,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from mlflow.tracking import MlflowClient
+from services import missing
 
 from conftest import REPO, cli_env
 from nst_sweep.links import view_line
@@ -81,7 +82,7 @@ def test_the_printed_link_opens_the_runs_table_in_a_browser(tmp_path):
     shows the runs (MLflow's GenAI overview, where a link without the view opens, shows none)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        pytest.skip("no chromium (apt-get install chromium)")
+        missing("no chromium")
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "nst_sweep.links", f"sqlite:///{tmp_path / 'mlflow.db'}",
