@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
-# `make run key=value ...`: make keeps command-line assignments in MAKEOVERRIDES, last first and
-# with spaces escaped; OVERRIDES is them in the order typed (make's own variables left out).
-MAKE_VARS := ARGS PYTHON VENV BIN
+# `make run key=value ...`: make keeps command-line assignments in MAKEOVERRIDES, last first, with
+# spaces escaped and `$` doubled; OVERRIDES is them in the order typed (make's own variables left
+# out), each single-quoted for the shell so that `(`, `*` and `${oc.env:...}` reach nst-sweep as typed.
+MAKE_VARS := ARGS PYTHON VENV BIN STORAGE TRACKING
 reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
-OVERRIDES = $(subst ^^,\ ,$(strip $(call reverse,$(filter-out $(addsuffix =%,$(MAKE_VARS)),$(subst \ ,^^,$(MAKEOVERRIDES))))))
-
+shell_quote = '$(subst ','\'',$(subst ^^, ,$(subst $$$$,$$,$(1))))'
+OVERRIDES = $(foreach word,$(call reverse,$(filter-out $(addsuffix =%,$(MAKE_VARS)),$(subst \ ,^^,$(MAKEOVERRIDES)))),$(call shell_quote,$(word)))
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench bench-step bench-trials bench-multiscale bench-search ui tune \
 	dashboard clean services worker bench-workers
@@ -71,7 +72,7 @@ tune: ## A small Optuna search of alpha/beta/gamma on the bundled samples (overr
 worker: ## One more search worker on a shared study: STORAGE=postgresql://... TRACKING=http://... (ARGS=...)
 	@test -n "$(STORAGE)" -a -n "$(TRACKING)" || { echo "make worker: pass STORAGE=<study database URL> TRACKING=<MLflow server URL>, e.g. STORAGE=postgresql://me@dbhost/optuna TRACKING=http://mlflow-host:5000" >&2; exit 2; }
 	$(BIN)/nst-sweep -m search=optuna hydra.sweeper.storage=$(STORAGE) tracking.uri=$(TRACKING) \
-		hydra.sweeper.sampler.seed=null $(ARGS)
+		hydra.sweeper.sampler.seed=null $(OVERRIDES) $(ARGS)
 
 dashboard: ## optuna-dashboard over runs/optuna.db on http://127.0.0.1:8080 (installs the extra)
 	@test -s runs/optuna.db || { echo "runs/optuna.db has no study yet: run 'make tune' first" >&2; exit 2; }

@@ -312,7 +312,10 @@ def describe_hydra_error(exc: BaseException) -> str:
     """Hydra/OmegaConf errors are multi-line; fold them into one line with the fix."""
     text = str(exc).strip()
     cause = str(exc.__cause__ or "")
-    unknown = unknown_key_message(f"{text} {cause}", sys.argv[1:], CONF_DIR)  # the closest key
+    try:  # the closest key: composes the config again, which must not cost the one line
+        unknown = unknown_key_message(f"{text} {cause}", sys.argv[1:], CONF_DIR)
+    except Exception:
+        unknown = None
     if unknown is not None:
         return unknown
     lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -89,6 +89,7 @@ class MlflowTracker(Tracker):
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags[PARENT_RUN_TAG] = parent_run_id
+        run_name = redact(run_name) if run_name else None  # names carry swept values
         run = {"experiment": experiment, "run_name": run_name, "tags": _tags(all_tags)}
         self.run_name = run_name
         self.outage: str | None = None  # why MLflow stopped taking calls; then they are kept

@@ -14,10 +14,11 @@ stops, in one line.
 
 from __future__ import annotations
 
-import shlex
+import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +48,24 @@ def images(tmp_path: Path) -> list[str]:
     return [f"content={content}", f"style={style}"]
 
 
-def make_dry_run(*words: str) -> list[str]:
-    """The nst-sweep command ``make -n <words>`` would run, as argv."""
-    out = subprocess.run(
-        ["make", "-n", "--no-print-directory", "-C", str(REPO), *words],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    command = shlex.split(out.replace("\\\n", " "))
-    return command[command.index(next(w for w in command if w.endswith("nst-sweep"))) + 1 :]
+# Stands in for .venv/bin/nst-sweep: prints the words the shell handed it.
+ECHO_ARGV = "#!/usr/bin/env python3\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n"
+
+
+def make_words(*words: str) -> list[str]:
+    """The words ``make <words>`` hands nst-sweep, through make's real shell (``BIN`` pointed at
+    a script that prints its argv)."""
+    with tempfile.TemporaryDirectory() as bin_dir:
+        script = Path(bin_dir, "nst-sweep")
+        script.write_text(ECHO_ARGV)
+        script.chmod(0o755)
+        out = subprocess.run(
+            ["make", "-s", "--no-print-directory", "-C", str(REPO), *words, f"BIN={bin_dir}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def composed(overrides: list[str]) -> Any:
@@ -87,19 +96,24 @@ def one_error_line(proc: Any) -> str:
 
 
 @needs_make
-def test_make_run_and_tune_pass_key_value_words_on_in_the_order_typed() -> None:
-    args = make_dry_run(
-        "run", "model.weights=random", "content=my photo.png", "PYTHON=python3",
-        "ARGS=image.size=64 optimizer.steps=5", "+extra=1", "loss.tv_weight=1,10",
-    )  # fmt: skip
-    assert args == [
+def test_make_run_tune_and_worker_pass_key_value_words_on_as_typed() -> None:
+    typed = [
         "model.weights=random", "content=my photo.png", "+extra=1", "loss.tv_weight=1,10",
-        "image.size=64", "optimizer.steps=5",
+        "hydra.sweeper.params.loss.tv_weight=interval(1, 10)",  # parentheses: shell syntax
+        "tracking.uri=${oc.env:MLFLOW_URI}", "output=it's.png",  # `$` and a quote, as typed
     ]  # fmt: skip
-    tune = make_dry_run("tune", "image.size=64", "hydra.sweeper.n_trials=2")
+    args = make_words("run", *typed[:2], "PYTHON=python3", "ARGS=image.size=64 optimizer.steps=5",
+                      *typed[2:])  # fmt: skip
+    assert args == [*typed, "image.size=64", "optimizer.steps=5"]
+    tune = make_words("tune", "image.size=64", "hydra.sweeper.n_trials=2")
     assert tune[:2] == ["-m", "search=optuna"]
     assert tune[-2:] == ["image.size=64", "hydra.sweeper.n_trials=2"]  # after, so they win
-    assert make_dry_run("run") == []
+    assert make_words("run") == []
+    worker = make_words(
+        "worker", "STORAGE=sqlite:///s.db", "TRACKING=http://h:5000", "image.size=64"
+    )
+    assert "hydra.sweeper.storage=sqlite:///s.db" in worker and worker[-1] == "image.size=64"
+    assert not any(w.startswith(("STORAGE", "TRACKING")) for w in worker)
 
 
 # ------------------------------------------------------------------ the first line
@@ -301,7 +315,7 @@ def test_the_preset_names_one_study_per_question() -> None:
 
 @needs_make
 def test_make_tune_settings_let_hyperband_prune_before_the_last_step() -> None:
-    cfg = composed([w for w in make_dry_run("tune") if w != "-m"])
+    cfg = composed([w for w in make_words("tune") if w != "-m"])
     steps, every = cfg.optimizer.steps, cfg.score.every
     reports = list(range(every, steps, every))  # ScoreReporter: not at the last step
     assert len(reports) >= 2, (steps, every)

@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 from services import missing
 
 from conftest import REPO, cli_env
+from nst_sweep.before_work import TRY_OVERRIDES
 from nst_sweep.links import view_line
 from nst_sweep.names import NOTE_TAG, PARENT_RUN_TAG, ROLE_TAG, SLICE_PLOT, SWEEP_ROLE
 from nst_sweep.reports.curves import loss_curves_figure
@@ -186,6 +187,9 @@ def test_help_shows_the_main_keys_groups_and_three_examples_that_compose(cli, tm
     for word in ("content", "style", "model.weights", "image.size", "search=optuna"):
         assert word in text, word
     assert "search: optuna, optuna_pareto" in text  # the groups, from conf/
+    # The offline try is the same command wherever the tool or the README suggests it.
+    assert f"nst-sweep {TRY_OVERRIDES}" in text
+    assert f"make run {TRY_OVERRIDES}" in (REPO / "README.md").read_text()
     examples = text.split("== Examples ==")[1].split("==")[0]
     commands = [shlex.split(line.split("#")[0]) for line in examples.strip().splitlines()]
     assert len(commands) == 3 and all(c[0] == "nst-sweep" for c in commands)

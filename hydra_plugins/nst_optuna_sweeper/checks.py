@@ -16,8 +16,9 @@ from typing import Any
 
 from ._settings import Settings, SweeperConfigError, read_settings
 
-# Database driver module -> the extra of pyproject.toml that installs it. SQLAlchemy 2 maps
-# postgresql:// to psycopg (3); postgresql+psycopg2:// needs psycopg2, which no extra installs.
+# Database driver module -> the extra of pyproject.toml that installs it. SQLAlchemy 2.1+ (which
+# the extra asks for) maps postgresql:// to psycopg (3); an explicit postgresql+psycopg2:// URL
+# needs psycopg2, which no extra installs (the message then names psycopg2 itself).
 DRIVER_EXTRAS = {"psycopg": "postgres"}
 
 
