@@ -170,23 +170,29 @@ def test_the_progress_bar_follows_the_first_line(tmp_path, images, cli):
 # ------------------------------------------------------------------ offline
 
 
-def test_offline_imagenet_is_one_line_before_any_run_with_a_command_to_try(tmp_path, images):
+@pytest.mark.parametrize("search", [False, True], ids=["run", "search"])
+def test_offline_imagenet_is_one_line_before_any_run_with_a_command_to_try(
+    tmp_path, images, search
+):
     """A subprocess: Keras reads KERAS_HOME when it is imported. The proxy is a closed port,
-    so the download fails as it does offline (and no test reaches the network)."""
+    so the download fails as it does offline (and no test reaches the network). A search (as
+    `make tune` starts it) stops before its first trial, with no study made."""
     env = {**cli_env(), "KERAS_HOME": str(tmp_path / "keras-home")}
     env.update({k: "http://127.0.0.1:9" for k in ("HTTPS_PROXY", "https_proxy")})
     env.pop("NO_PROXY", None), env.pop("no_proxy", None)
-    db = tmp_path / "mlflow.db"
+    db, study = tmp_path / "mlflow.db", tmp_path / "optuna.db"
+    searching = ["-m", "search=optuna", "hydra.sweeper.n_trials=2",
+                 f"hydra.sweeper.storage=sqlite:///{study}"] if search else []  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, "-m", "nst_sweep", *images, "image.size=32", "progress=false",
-         f"tracking.uri=sqlite:///{db}"],
+        [sys.executable, "-m", "nst_sweep", *searching, *images, "image.size=32",
+         "progress=false", f"tracking.uri=sqlite:///{db}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     line = one_error_line(proc)
     assert line.startswith("model.weights=imagenet: cannot get the VGG19 ImageNet weights")
     python = f"{sys.executable} -m nst_sweep"
     assert line.endswith(f"to try the tool without them: {python} {TRY_OVERRIDES}")
-    assert not db.exists() and not (tmp_path / "runs").exists()
+    assert not db.exists() and not study.exists() and not (tmp_path / "runs").exists()
 
 
 def test_the_command_to_try_offline_needs_no_imagenet_weights() -> None:
