@@ -15,6 +15,7 @@ stops, in one line.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -59,11 +60,15 @@ def make_words(*words: str) -> list[str]:
         script = Path(bin_dir, "nst-sweep")
         script.write_text(ECHO_ARGV)
         script.chmod(0o755)
+        # Not the variables of a make that runs this test: `make test ARGS=...` exports them.
+        outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARGS")
+        env = {k: v for k, v in os.environ.items() if k not in outer}
         out = subprocess.run(
             ["make", "-s", "--no-print-directory", "-C", str(REPO), *words, f"BIN={bin_dir}"],
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         ).stdout
     return json.loads(out.strip().splitlines()[-1])
 

@@ -325,7 +325,7 @@ def test_a_disk_that_fills_mid_run_ends_in_one_line_and_a_failed_run(
         fill(disk, leave=150_000)
         proc = cli(
             [f"content={content}", f"style={style}", "image.size=32", "model.weights=random",
-             "optimizer.steps=300", "progress=false", f"tracking.uri={uri}",
+             "optimizer.steps=100", "progress=false", f"tracking.uri={uri}",
              "tracking.image_every=1", "tracking.flush_every=1"],
             disk,
         )  # fmt: skip
