@@ -34,8 +34,8 @@ services: ## Install what the tests' real services need (PostgreSQL, Chromium; a
 	elif [ "$$(id -u)" != 0 ]; then echo "make services: missing$$missing; run it as root (sudo make services)" >&2; exit 2; \
 	else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
-test: ## Run the test suite (CPU, tiny images, random weights; two workers, pytest-xdist)
-	$(BIN)/python -m pytest -n 2 $(ARGS)
+test: ## Run the test suite (CPU, tiny images, random weights; two pytest-xdist workers that steal work)
+	$(BIN)/python -m pytest -n 2 --dist worksteal $(ARGS)
 
 lint: ## ruff lint + format check
 	$(BIN)/ruff check .

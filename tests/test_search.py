@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from PIL import Image, ImageFilter
 
-from conftest import run_cli, synthetic_content, synthetic_style, write_png
+from conftest import synthetic_content, synthetic_style, write_png
 from nst_sweep.names import (
     BEST_RESULTS_ARTIFACT,
     PARETO_FRONT_ARTIFACT,
@@ -38,14 +38,16 @@ def search(tmp_path, cli):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
-    def run(*extra: str, preset: str = "optuna", study: str = "study", e2e: bool = False) -> str:
+    def run(*extra: str, preset: str = "optuna", study: str = "study") -> str:
         args = ["-m", f"search={preset}", f"hydra.sweeper.storage={storage}",
                 f"hydra.sweeper.study_name={study}", f"content={content}", f"style={style}",
                 *SMALL, f"tracking.uri={uri}", "tracking.experiment=search",
                 # 3 steps: a score at steps 1 and 2 (a quarter of the steps, at least 1), which
                 # Hyperband would prune on; the tests of pruning set their own pruner.
                 "hydra.sweeper.pruner=null", *extra]  # fmt: skip
-        proc = run_cli(args, tmp_path) if e2e else cli(args, tmp_path)
+        # In this process: the searches as a shell runs them are the Ctrl-C, offline and
+        # scale-out tests' subprocesses.
+        proc = cli(args, tmp_path)
         assert proc.returncode == 0, proc.stderr[-4000:]
         return proc.stdout + proc.stderr
 
@@ -67,7 +69,7 @@ def sweep_parents(uri: str) -> list:
 
 def test_search_logs_trials_whose_score_is_the_trial_value_and_resumes(search):
     run, storage, uri = search
-    run("hydra.sweeper.n_trials=2", e2e=True)
+    run("hydra.sweeper.n_trials=2")
     run("hydra.sweeper.n_trials=2")  # same study name: continues it
     study = optuna.load_study(study_name="study", storage=storage)
     assert [t.number for t in study.trials] == list(range(4))
