@@ -8,11 +8,15 @@ the study and the difference, before the sweep (``check_config``) and again when
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ._settings import Settings, SweeperConfigError
+from .secrets import redact
+
+log = logging.getLogger(__name__)
 
 FIXED_ATTR = "fixed_per_study"
 
@@ -57,6 +61,11 @@ def check_stored(settings: Settings, base_dir: str | Path) -> None:
         study = optuna.load_study(study_name=settings.study_name, storage=storage)
     except KeyError:  # no such study yet
         return
-    except Exception:  # an old or busy file: the sweep opens it with retries, and checks then
+    except Exception as exc:  # an old or busy file: the sweep opens it with retries, checks then
+        log.debug(
+            "fixed_per_study of %s: checked when the sweep opens it (%s)",
+            settings.study_name,
+            redact(str(exc)),
+        )
         return
     check_fixed(study, settings.fixed_per_study, store=False)
