@@ -35,6 +35,8 @@ services: ## Install what the tests' real services need (PostgreSQL, Chromium; a
 	else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
 test: ## Run the test suite (CPU, tiny images, random weights; two pytest-xdist workers that steal work)
+	@# The services first, when this user can install them; else their tests skip (fail in CI).
+	@$(MAKE) --no-print-directory services || echo "make test: the tests that need them will skip (CI: fail)" >&2
 	$(BIN)/python -m pytest -n 2 --dist worksteal $(ARGS)
 
 lint: ## ruff lint + format check
