@@ -23,6 +23,7 @@ from nst_sweep.names import (
     PARETO_FRONT_ARTIFACT,
     STUDY_PLOT_FOLDER,
     STUDY_PLOTS,
+    SWEEP_FAILED_TAG,
     study_plot_artifact,
 )
 from nst_sweep.score_cli import main as score_main
@@ -125,6 +126,8 @@ def test_pruner_stops_a_trial_early(search):
     assert list(trial.intermediate_values) == [1]  # stopped at step 1 of 3
     [pruned] = trial_runs(uri).values()
     assert pruned.info.status == "KILLED" and pruned.data.tags["optuna.pruned"] == "true"
+    [parent] = sweep_parents(uri)
+    assert parent.data.tags[SWEEP_FAILED_TAG] == "0"  # pruned is not failed
 
 
 def test_multi_objective_search_gives_a_pareto_front(search, tmp_path):

@@ -18,6 +18,7 @@ from nst_sweep.names import (
     LOSS_CURVES_ARTIFACT,
     LOSS_METRICS,
     PARENT_RUN_TAG,
+    PRUNED_TAG,
     RESULT_ARTIFACT,
     SWEEP_FAILED_TAG,
     SWEEP_JOBS_TAG,
@@ -82,7 +83,10 @@ def summarize_children(parent: MlflowTracker) -> None:
         for label, r in zip(labels, runs, strict=True)
     }
     parent.log_figure(loss_curves_figure(curves), LOSS_CURVES_ARTIFACT)
-    failed = sum(r.info.status != "FINISHED" for r in runs)
+    # A pruned trial's run ends KILLED by design (Optuna stopped it early): not a failure.
+    failed = sum(
+        r.info.status != "FINISHED" and r.data.tags.get(PRUNED_TAG) != "true" for r in runs
+    )
     parent.set_tags({SWEEP_JOBS_TAG: str(len(runs)), SWEEP_FAILED_TAG: str(failed)})
     if failed:
         log.warning(
