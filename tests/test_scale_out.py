@@ -267,3 +267,35 @@ def test_a_study_database_that_is_down_fails_in_one_line(cli: Any, tmp_path: Pat
     assert line.startswith(f"nst-sweep: error: {shown}: cannot open the study")
     assert line.endswith("check that the database is up and the URL is right")
     assert "pw@" not in line
+
+
+def test_the_storage_lock_makes_workers_take_turns_on_postgresql(postgres: Any) -> None:
+    """Claiming promotions and failing dead trials is check-then-write: on PostgreSQL an
+    advisory lock makes it atomic between workers (on sqlite, a file lock does). A second
+    worker that wants the lock while the first holds it gets it only after the release."""
+    import threading
+
+    from hydra_plugins.nst_optuna_sweeper._study import storage_lock
+
+    url = postgres.url("optuna")
+    events: list[str] = []
+    held = threading.Event()
+
+    def first() -> None:
+        with storage_lock(url):
+            events.append("first in")
+            held.set()
+            time.sleep(0.5)  # the second worker asks meanwhile
+            events.append("first out")
+
+    def second() -> None:
+        held.wait(timeout=30)
+        with storage_lock(url):
+            events.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert events == ["first in", "first out", "second in"]

@@ -89,9 +89,39 @@ def _init_lock(url: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# The key of the PostgreSQL advisory lock every nst_optuna process takes ("nst_op" in ASCII).
+ADVISORY_LOCK_KEY = 0x6E73745F6F70
+
+
 def storage_lock(url: str | None) -> contextlib.AbstractContextManager[None]:
-    """The file lock of a sqlite storage (``_init_lock``); nothing to hold for other storages."""
-    return _init_lock(url) if url is not None else contextlib.nullcontext()
+    """What makes check-then-write on the study atomic between processes (claiming promotions,
+    failing dead trials): the file lock of a sqlite storage (``_init_lock``), an advisory lock
+    on a PostgreSQL one (workers on several machines); nothing for an in-memory study."""
+    if url is None:
+        return contextlib.nullcontext()
+    if make_url(url).get_backend_name() == "postgresql":
+        return _advisory_lock(url)
+    return _init_lock(url)
+
+
+@contextlib.contextmanager
+def _advisory_lock(url: str) -> Iterator[None]:
+    """A session-level ``pg_advisory_lock`` on a connection of its own (not pooled: closing it
+    releases the lock even if the unlock is never sent)."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            key = {"key": ADVISORY_LOCK_KEY}
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), key)
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), key)
+    finally:
+        engine.dispose()
 
 
 @contextlib.contextmanager

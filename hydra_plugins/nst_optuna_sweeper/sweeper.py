@@ -8,6 +8,7 @@ sweep, as in Hydra's official Optuna sweeper.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -66,6 +67,8 @@ class NstOptunaSweeper(Sweeper):
         self._first_reasons: list[str | None] = []
         # Heartbeats of the trials in flight; fails other processes' dead trials (_heartbeat.py).
         self._keep_alive: KeepAlive | None = None
+        # The storage's lock between processes (_study.storage_lock), set when the study opens.
+        self._lock: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
         self._error: SweeperConfigError | None = None
         # Wall time of this launch, and of its trials alone (without promotions).
         self._started: float | None = None
@@ -142,7 +145,7 @@ class NstOptunaSweeper(Sweeper):
 
         study, resolved_url = self._open_study(space, make_sampler, sampler, n_trials)
         self._started = time.monotonic()
-        lock = functools.partial(storage_lock, resolved_url)
+        self._lock = lock = functools.partial(storage_lock, resolved_url)
         self._keep_alive = keep_alive = KeepAlive(study, self._untold, lock)
         launched: Counter[str] = Counter()
         job_idx = 0
@@ -243,7 +246,10 @@ class NstOptunaSweeper(Sweeper):
 
         if self.settings.promote == 0:
             return
-        todo = pending(study, best_trials(study), self.settings.promote)
+        with self._lock():  # checked and claimed at once: two sweeps never render one trial
+            todo = pending(study, best_trials(study), self.settings.promote)
+            for trial in todo:
+                claim(study, trial.number)
         if not todo:
             log.info("Promotion: the best %d trial(s) are promoted already", self.settings.promote)
             return
@@ -251,8 +257,6 @@ class NstOptunaSweeper(Sweeper):
         for start in range(0, len(todo), self.settings.n_jobs):
             batch = todo[start : start + self.settings.n_jobs]
             overrides = [self._promotion_overrides(study, t, space) for t in batch]
-            for trial in batch:
-                claim(study, trial.number)
             began = time.monotonic()
             try:
                 results = self.launcher.launch(overrides, initial_job_idx=job_idx)
