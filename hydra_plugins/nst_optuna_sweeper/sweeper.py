@@ -246,16 +246,22 @@ class NstOptunaSweeper(Sweeper):
 
         if self.settings.promote == 0:
             return
-        with self._lock():  # checked and claimed at once: two sweeps never render one trial
-            todo = pending(study, best_trials(study), self.settings.promote)
-            for trial in todo:
-                claim(study, trial.number)
+        todo = pending(study, best_trials(study), self.settings.promote)
         if not todo:
             log.info("Promotion: the best %d trial(s) are promoted already", self.settings.promote)
             return
         log.info("Promoting trial(s) %s", ", ".join(f"#{t.number}" for t in todo))
         for start in range(0, len(todo), self.settings.n_jobs):
-            batch = todo[start : start + self.settings.n_jobs]
+            # Checked again and claimed under the storage's lock, a batch at a time: two sweeps
+            # never render one trial, and a sweep that dies leaves only its batch claimed.
+            with self._lock():
+                ranked = best_trials(study)
+                free = {t.number for t in pending(study, ranked, self.settings.promote)}
+                batch = [t for t in todo[start : start + self.settings.n_jobs] if t.number in free]
+                for trial in batch:
+                    claim(study, trial.number)
+            if not batch:
+                continue
             overrides = [self._promotion_overrides(study, t, space) for t in batch]
             began = time.monotonic()
             try:
