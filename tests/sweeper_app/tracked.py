@@ -16,7 +16,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from nst_sweep.app import JobContext, log_config, open_tracker
+import nst_sweep.resolvers  # noqa: F401 (its conf uses nst.unique_dir, as nst-sweep's does)
+from nst_sweep.job import JobContext, log_config, open_tracker
 from nst_sweep.names import SCORE_METRIC
 from nst_sweep.settings import TrackingSettings
 
