@@ -45,22 +45,15 @@ def check_fixed(study: Any, fixed: Mapping[str, str] | None, *, store: bool = Tr
 
 def check_stored(settings: Settings, base_dir: str | Path) -> None:
     """``check_fixed`` against a study already in a sqlite file, without creating anything."""
-    from ._study import _sqlite_path, resolve_storage_url
+    from ._study import _sqlite_path, load_existing_study, resolve_storage_url
 
     if not settings.fixed_per_study or settings.storage is None or settings.study_name is None:
         return
-    url = resolve_storage_url(settings.storage, base_dir)
-    path = _sqlite_path(url)
+    path = _sqlite_path(resolve_storage_url(settings.storage, base_dir))
     if path is None or not path.is_file():  # a server is reached only by the sweep itself
         return
-    import optuna
-    from optuna.storages import RDBStorage
-
     try:
-        storage = RDBStorage(url, skip_table_creation=True)
-        study = optuna.load_study(study_name=settings.study_name, storage=storage)
-    except KeyError:  # no such study yet
-        return
+        study = load_existing_study(settings.storage, settings.study_name, base_dir)
     except Exception as exc:  # an old or busy file: the sweep opens it with retries, checks then
         log.debug(
             "fixed_per_study of %s: checked when the sweep opens it (%s)",
@@ -68,4 +61,5 @@ def check_stored(settings: Settings, base_dir: str | Path) -> None:
             redact(str(exc)),
         )
         return
-    check_fixed(study, settings.fixed_per_study, store=False)
+    if study is not None:  # None: no such study yet
+        check_fixed(study, settings.fixed_per_study, store=False)
